@@ -188,6 +188,10 @@ struct cpu {
      * cpu_write_cr0()/cpu_write_cr4(), which consults this. */
     struct crpin pin;
     bool cr_pin_enabled; /* CPUID advertises the feature (-cpu ...,-cr-pin) */
+    /* Hypervisor signature in CPUID 0x40000000: false = "KVMKVMKVM\0\0\0"
+     * (the seed ABI, default); true = "PinVMPinVM\0\0" (-cpu ...,+pinvm-sig),
+     * the way out for stock Linux guests: see docs/cr-pinning.md. */
+    bool hv_sig_pinvm;
 
     /* SMM */
     bool in_smm;
