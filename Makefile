@@ -21,7 +21,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS:= $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-asan unit guests clean bench difftest fuzz coverage demo
+.PHONY: all test test-asan check unit guests clean bench difftest fuzz coverage demo
 all: $(BUILD)/pinvm
 
 $(BUILD)/obj/%.o: %.c
@@ -49,6 +49,14 @@ test: all unit guests
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+# The README's test command: the suite, then again under ASan+UBSan.
+check:
+	$(MAKE) test
+	$(MAKE) test-asan
+
+demo: all guests
+	demo/run.sh
 
 clean:
 	rm -rf build build-asan
