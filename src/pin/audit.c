@@ -1,0 +1,241 @@
+/* audit.c: records of blocked CR writes, counted exactly and emitted under
+ * a per-vCPU token bucket. See audit.h and docs/cr-pinning.md. */
+#include "audit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cpu/cpu.h"
+#include "../util/disasm.h"
+#include "../util/log.h"
+#include "crpin.h"
+
+#define NS_PER_SEC 1000000000ull
+/* Caps that keep the bucket arithmetic (tokens x 1e9) far from overflow. */
+#define RATE_MAX  1000000u
+#define BURST_MAX 1000000u
+
+static uint64_t host_monotonic_ns(void *opaque)
+{
+    struct timespec ts;
+    (void)opaque;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+void pin_audit_init(struct pin_audit *a, struct pv_log *log)
+{
+    memset(a, 0, sizeof *a);
+    a->log = log;
+    a->clock = host_monotonic_ns;
+    a->rate = PIN_AUDIT_DEFAULT_RATE;
+    a->burst = PIN_AUDIT_DEFAULT_BURST;
+    pthread_mutex_init(&a->lock, NULL);
+}
+
+void pin_audit_destroy(struct pin_audit *a)
+{
+    pthread_mutex_destroy(&a->lock);
+}
+
+void pin_audit_set_clock(struct pin_audit *a, pin_audit_clock_fn fn,
+                         void *opaque)
+{
+    a->clock = fn ? fn : host_monotonic_ns;
+    a->clock_opaque = opaque;
+}
+
+void pin_audit_set_rate(struct pin_audit *a, unsigned per_sec, unsigned burst)
+{
+    a->rate = per_sec < 1 ? 1 : per_sec > RATE_MAX ? RATE_MAX : per_sec;
+    a->burst = burst < 1 ? 1 : burst > BURST_MAX ? BURST_MAX : burst;
+}
+
+void pin_audit_set_emit(struct pin_audit *a, pin_audit_emit_fn fn,
+                        void *opaque)
+{
+    a->emit = fn;
+    a->emit_opaque = opaque;
+}
+
+static struct pin_audit_vcpu *slot(struct pin_audit *a, int cpu_index)
+{
+    if (cpu_index < 0 || cpu_index >= PIN_AUDIT_MAX_VCPUS)
+        return &a->vcpu[PIN_AUDIT_MAX_VCPUS];
+    return &a->vcpu[cpu_index];
+}
+
+/* Token bucket. One token is NS_PER_SEC units of credit; every elapsed ns
+ * adds `rate` units, so the bucket refills at `rate` tokens per second and
+ * holds at most `burst` tokens. Starts full. */
+static bool take_token(struct pin_audit *a, struct pin_audit_vcpu *v,
+                       uint64_t now)
+{
+    uint64_t cap = (uint64_t)a->burst * NS_PER_SEC;
+
+    if (!v->started) {
+        v->started = true;
+        v->credit = cap;
+    } else if (now > v->last_ns) {
+        uint64_t dt = now - v->last_ns;
+        /* dt * rate may overflow for long gaps: anything past the time to
+         * fill the bucket fills it. */
+        if (dt >= cap / a->rate)
+            v->credit = cap;
+        else
+            v->credit = v->credit + dt * a->rate > cap ? cap
+                                                       : v->credit + dt * a->rate;
+    }
+    /* A clock that goes backwards (only an injected one can) adds nothing. */
+    v->last_ns = now;
+    if (v->credit < NS_PER_SEC)
+        return false;
+    v->credit -= NS_PER_SEC;
+    return true;
+}
+
+int pin_audit_format(const struct pin_audit_record *r, char *buf, size_t n)
+{
+    char hex[PIN_AUDIT_INSN_MAX * 3 + 1] = "";
+    size_t len = r->insn_len > PIN_AUDIT_INSN_MAX ? PIN_AUDIT_INSN_MAX
+                                                  : r->insn_len;
+
+    for (size_t i = 0, pos = 0; i < len; i++)
+        pos += (size_t)snprintf(hex + pos, sizeof hex - pos,
+                                i ? " %02x" : "%02x", r->insn[i]);
+    return snprintf(buf, n,
+                    "pin: cpu=%d cr=%d rip=0x%" PRIx64 " cpl=%d old=0x%" PRIx64
+                    " new=0x%" PRIx64 " pinned=0x%" PRIx64
+                    " insn=\"%s\" asm=\"%s\"\n",
+                    r->cpu_index, r->cr, r->rip, r->cpl, r->old_val,
+                    r->new_val, r->pinned, hex, r->asm_text);
+}
+
+static void log_suppressed(struct pin_audit *a, int cpu_index,
+                           struct pin_audit_vcpu *v)
+{
+    if (v->suppressed && log_on(a->log, LOG_PIN))
+        log_printf(a->log, "pin: cpu=%d suppressed %" PRIu64 " records\n",
+                   cpu_index, v->suppressed);
+    v->suppressed = 0;
+}
+
+void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
+{
+    struct pin_audit_record r = *in;
+    struct pin_audit_vcpu *v;
+    bool emit;
+
+    /* Disassemble outside the lock: it is pure and the slowest part. */
+    if (r.insn_len > PIN_AUDIT_INSN_MAX)
+        r.insn_len = PIN_AUDIT_INSN_MAX;
+    if (r.insn_len == 0) {
+        snprintf(r.asm_text, sizeof r.asm_text, "?");
+    } else {
+        int len = disasm_one(r.insn, r.insn_len, r.rip, r.code_size,
+                             r.asm_text, sizeof r.asm_text);
+        if (len > 0 && len < r.insn_len)
+            r.insn_len = (uint8_t)len; /* keep just this instruction */
+    }
+
+    pthread_mutex_lock(&a->lock);
+    v = slot(a, r.cpu_index);
+    r.seq = ++a->total;
+    r.time_ns = a->clock(a->clock_opaque);
+    if (r.cr == 0)
+        v->count_cr0++;
+    else
+        v->count_cr4++;
+    a->ring[(r.seq - 1) % PIN_AUDIT_RING] = r;
+    emit = take_token(a, v, r.time_ns);
+    if (emit) {
+        log_suppressed(a, r.cpu_index, v);
+        if (log_on(a->log, LOG_PIN)) {
+            char line[512];
+            pin_audit_format(&r, line, sizeof line);
+            log_printf(a->log, "%s", line);
+        }
+    } else {
+        v->suppressed++;
+        a->total_suppressed++;
+    }
+    pthread_mutex_unlock(&a->lock);
+    /* Outside the lock, so the callback may query the audit. */
+    if (emit && a->emit)
+        a->emit(a->emit_opaque, &r);
+}
+
+void pin_audit_report(struct pin_audit *a, struct cpu *c, int cr,
+                      uint64_t old_val, uint64_t new_val)
+{
+    struct pin_audit_record r;
+    uint64_t lin;
+    int n;
+
+    memset(&r, 0, sizeof r);
+    r.cpu_index = c->cpu_index;
+    r.cr = cr;
+    r.rip = c->rip;
+    r.cpl = c->cpl;
+    r.code_size = c->code_size;
+    r.old_val = old_val;
+    r.new_val = new_val;
+    r.pinned = crpin_mask(&c->pin, cr);
+    /* 64-bit mode ignores the CS base (SDM Vol 3A 3.4.4); elsewhere the
+     * linear address is base + EIP, truncated to 32 bits. */
+    if (c->mode == MODE_LONG)
+        lin = c->rip;
+    else
+        lin = (c->seg[S_CS].base + c->rip) & 0xffffffffull;
+    n = cpu_peek_code(c, lin, r.insn, PIN_AUDIT_INSN_MAX);
+    r.insn_len = n > 0 ? (uint8_t)n : 0;
+    pin_audit_submit(a, &r);
+}
+
+void pin_audit_flush(struct pin_audit *a)
+{
+    pthread_mutex_lock(&a->lock);
+    for (int i = 0; i <= PIN_AUDIT_MAX_VCPUS; i++)
+        log_suppressed(a, i, &a->vcpu[i]);
+    pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t pin_audit_count(struct pin_audit *a, int cpu_index, int cr)
+{
+    uint64_t n = 0;
+
+    if (cpu_index < 0 || cpu_index >= PIN_AUDIT_MAX_VCPUS)
+        return 0;
+    pthread_mutex_lock(&a->lock);
+    if (cr == 0)
+        n = a->vcpu[cpu_index].count_cr0;
+    else if (cr == 4)
+        n = a->vcpu[cpu_index].count_cr4;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+uint64_t pin_audit_total(struct pin_audit *a)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&a->lock);
+    n = a->total;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+size_t pin_audit_recent(struct pin_audit *a, struct pin_audit_record *out,
+                        size_t max)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&a->lock);
+    for (uint64_t seq = a->total; seq > 0 && n < max && n < PIN_AUDIT_RING;
+         seq--)
+        out[n++] = a->ring[(seq - 1) % PIN_AUDIT_RING];
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
