@@ -43,6 +43,15 @@ int disasm_one(const uint8_t *bytes, size_t len, uint64_t rip, int code_size,
      * keeps this module free of shared state. */
     if (!ZYAN_SUCCESS(ZydisDecoderInit(&dec, mode, width)) ||
         !ZYAN_SUCCESS(ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_ATT)) ||
+        /* QEMU/objdump look: lowercase hex, no zero padding. */
+        !ZYAN_SUCCESS(ZydisFormatterSetProperty(
+            &fmt, ZYDIS_FORMATTER_PROP_HEX_UPPERCASE, ZYAN_FALSE)) ||
+        !ZYAN_SUCCESS(ZydisFormatterSetProperty(
+            &fmt, ZYDIS_FORMATTER_PROP_ADDR_PADDING_ABSOLUTE,
+            ZYDIS_PADDING_DISABLED)) ||
+        !ZYAN_SUCCESS(ZydisFormatterSetProperty(
+            &fmt, ZYDIS_FORMATTER_PROP_ADDR_PADDING_RELATIVE,
+            ZYDIS_PADDING_DISABLED)) ||
         !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, bytes, len, &insn, ops))) {
         put_bad(out, outlen);
         return 0;
