@@ -272,6 +272,12 @@ void cpu_check_interrupts(struct cpu *c);
  * of bytes read, 0 if unmapped. Touches no A/D bits and no TLB. */
 int cpu_peek_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n);
 
+/* ---- SMM (smm.c) ----
+ * smm_enter: take a pending SMI (called by cpu_check_interrupts).
+ * smm_rsm: RSM; returns false if the saved state is invalid (shutdown). */
+void smm_enter(struct cpu *c);
+bool smm_rsm(struct cpu *c);
+
 /* ---- flags (flags.h) ---- */
 uint32_t cpu_get_eflags(struct cpu *c);
 void cpu_set_eflags(struct cpu *c, uint32_t v); /* raw: no privilege checks */
