@@ -301,4 +301,9 @@ static inline bool cpu_long_mode(const struct cpu *c)
     return (c->efer & EFER_LMA) != 0;
 }
 
+/* Second inclusion of mmu.h: its static inline fast paths (mem_read*,
+ * mem_write*, cpu_push/pop) need the complete struct cpu. */
+#define PINVM_CPU_COMPLETE
+#include "mmu.h"
+
 #endif
