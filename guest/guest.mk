@@ -1,0 +1,45 @@
+# guest/guest.mk: guest kernels (included by the top Makefile).
+# One C file = one kernel: tests/guest/NAME.c, demo/NAME.c, bench/guest/NAME.c
+# -> $(BUILD)/guest/NAME.elf (ELF32, Multiboot v1, as QEMU -kernel wants;
+# NAME.elf64 is the same image as ELF64, for objdump/gdb).
+# Flags are independent of CFLAGS/SAN: the host compiler may be clang or
+# carry sanitizers; the emulated CPU has no x87/SSE.
+
+GUEST_CC      ?= gcc
+GUEST_OBJCOPY ?= objcopy
+GUEST_CFLAGS  := -m64 -std=gnu17 -ffreestanding -fno-pic -fno-pie \
+    -mno-red-zone -mgeneral-regs-only -mno-sse -mno-mmx -mno-80387 \
+    -fno-stack-protector -fno-builtin -fno-tree-loop-distribute-patterns \
+    -fno-asynchronous-unwind-tables -fcf-protection=none -nostdlib -O2 -g \
+    -Wall -Wextra $(WERROR) -Iguest -MMD -MP
+GUEST_LDFLAGS := -m64 -nostdlib -static -no-pie -Wl,-T,guest/link.ld \
+    -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,--no-warn-rwx-segments
+
+GUEST_LIB_SRCS := $(sort $(wildcard guest/*.c guest/*.S))
+GUEST_LIB_OBJS := $(GUEST_LIB_SRCS:%=$(BUILD)/guest/obj/%.o)
+GUEST_SRCS     := $(sort $(wildcard tests/guest/*.c demo/*.c bench/guest/*.c))
+GUEST_ELFS     := $(addprefix $(BUILD)/guest/,$(notdir $(GUEST_SRCS:.c=.elf)))
+
+.PHONY: guests
+guests: $(GUEST_ELFS)
+
+$(BUILD)/guest/obj/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/guest/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+define guest_kernel_rule
+$(BUILD)/guest/%.elf: $(BUILD)/guest/obj/$(1)/%.c.o $(GUEST_LIB_OBJS) guest/link.ld
+	$$(GUEST_CC) $$(GUEST_LDFLAGS) -o $$(@:.elf=.elf64) $$< $$(GUEST_LIB_OBJS)
+	$$(GUEST_OBJCOPY) -O elf32-i386 $$(@:.elf=.elf64) $$@
+endef
+$(eval $(call guest_kernel_rule,tests/guest))
+$(eval $(call guest_kernel_rule,demo))
+$(eval $(call guest_kernel_rule,bench/guest))
+
+.SECONDARY: $(GUEST_SRCS:%=$(BUILD)/guest/obj/%.o) $(GUEST_LIB_OBJS)
+
+-include $(shell find $(BUILD)/guest/obj -name '*.d' 2>/dev/null)
