@@ -1,0 +1,104 @@
+/* The attack CR pinning exists to stop. A kernel enables SMEP and pins it.
+ * An attacker who controls a kernel stack pivots it to a ROP chain:
+ *
+ *     pop %rax; ret          <- gadget 1, loads the new CR4 value
+ *     cr4 & ~SMEP
+ *     mov %rax,%cr4; ret     <- gadget 2, the one native pinning can't stop
+ *     payload                <- code in a USER page
+ *     rop_done               <- back to the test
+ *
+ * With pinning (this file): gadget 2 takes #GP, SMEP stays on, and a second
+ * chain that jumps to the payload anyway gets #PF with the I/D bit: the
+ * kernel never executes the user page. Built with PIN_ATTACK_NOPIN (see
+ * pin_attack_nopin.c, run with -cpu max,-cr-pin) the same chain clears
+ * SMEP and the payload runs at CPL0: the baseline pinning improves on. */
+#include "kit.h"
+#include "crpin.h"
+
+/* Gadgets, as they would sit somewhere in kernel text. */
+void gadget_pop_rax(void);
+void gadget_mov_cr4(void);
+void rop_run(void *chain);
+void rop_done(void);
+asm(".pushsection .text\n"
+    ".globl gadget_pop_rax, gadget_mov_cr4, rop_run, rop_done\n"
+    "gadget_pop_rax:\n\tpop %rax\n\tret\n"
+    "gadget_mov_cr4:\n\tmov %rax, %cr4\n\tret\n"
+    /* rop_run(chain): the stack pivot, then "return" into the chain */
+    "rop_run:\n\tmov %rsp, rop_saved_rsp(%rip)\n\tmov %rdi, %rsp\n\tret\n"
+    /* the chain's last return address: undo the pivot */
+    "rop_done:\n\tmov rop_saved_rsp(%rip), %rsp\n\tret\n"
+    ".popsection\n");
+u64 rop_saved_rsp;
+
+/* The attacker's payload, in a user page: marks that it ran at CPL0. */
+void payload(void);
+USER_DATA volatile u64 payload_ran;
+asm(".pushsection .user.text, \"ax\"\n"
+    ".globl payload\n"
+    "payload:\n\tmovq $1, payload_ran(%rip)\n\tret\n"
+    ".popsection\n");
+
+/* The pivoted stack: the chain at its bottom, room below for the CPU. */
+static u64 fake_stack[512] __aligned(16);
+
+static void run_chain_fn(void *chain) { rop_run(chain); }
+
+/* Returns the vector that stopped the chain, -1 if it ran to rop_done. */
+static int run_chain(const u64 *words, unsigned n)
+{
+    u64 *chain = &fake_stack[ARRAY_SIZE(fake_stack) - 16];
+
+    for (unsigned i = 0; i < n; i++)
+        chain[i] = words[i];
+    return try_call(run_chain_fn, chain);
+}
+
+int main(struct mb_info *mbi)
+{
+    u64 cr4, cr4p = 0;
+    int vec;
+
+    (void)mbi;
+    if (!cpuid_bit(7, 0, 'b', CPUID_7_EBX_SMEP)) {
+        report(false, "CPU has SMEP");
+        return report_summary();
+    }
+    write_cr4(read_cr4() | X86_CR4_SMEP);
+    cr4 = read_cr4();
+#ifndef PIN_ATTACK_NOPIN
+    report(crpin_pin_this_cpu(NULL, &cr4p) == 0 && (cr4p & X86_CR4_SMEP),
+           "kernel: SMEP on and pinned");
+#else
+    report(crpin_pin_this_cpu(NULL, &cr4p) == -1, "kernel: SMEP on, pinning not available");
+#endif
+
+    const u64 attack[] = {
+        (u64)gadget_pop_rax, cr4 & ~X86_CR4_SMEP, (u64)gadget_mov_cr4,
+        (u64)payload, (u64)rop_done,
+    };
+    payload_ran = 0;
+    vec = run_chain(attack, ARRAY_SIZE(attack));
+#ifndef PIN_ATTACK_NOPIN
+    report(vec == GP_VECTOR && ex_last.rip == (u64)gadget_mov_cr4,
+           "attack: mov %%rax,%%cr4 gadget gets #GP (vec %d at 0x%llx)", vec,
+           (unsigned long long)ex_last.rip);
+    report(read_cr4() == cr4 && (read_cr4() & X86_CR4_SMEP), "attack: SMEP still on");
+    report(!payload_ran, "attack: payload did not run");
+
+    /* The attacker tries the user page anyway: SMEP stops the fetch. */
+    const u64 jump[] = { (u64)payload, (u64)rop_done };
+    vec = run_chain(jump, ARRAY_SIZE(jump));
+    report(vec == PF_VECTOR && (exception_error_code() & PFERR_I) &&
+           !(exception_error_code() & PFERR_U) && ex_last.cr2 == (u64)payload,
+           "jump to the user page: #PF, I/D set (err 0x%llx)",
+           (unsigned long long)exception_error_code());
+    report(!payload_ran, "payload never executed");
+#else
+    report(vec == -1, "attack: the chain ran to the end (vec %d)", vec);
+    report(!(read_cr4() & X86_CR4_SMEP), "attack: SMEP is off");
+    report(payload_ran == 1, "attack: the kernel executed the user page");
+    write_cr4(cr4);
+#endif
+    return report_summary();
+}
