@@ -96,15 +96,26 @@ static bool take_token(struct pin_audit *a, struct pin_audit_vcpu *v,
     return true;
 }
 
-int pin_audit_format(const struct pin_audit_record *r, char *buf, size_t n)
+void pin_audit_insn_hex(const struct pin_audit_record *r, char *buf, size_t n)
 {
-    char hex[PIN_AUDIT_INSN_MAX * 3 + 1] = "";
     size_t len = r->insn_len > PIN_AUDIT_INSN_MAX ? PIN_AUDIT_INSN_MAX
                                                   : r->insn_len;
+    size_t pos = 0;
 
-    for (size_t i = 0, pos = 0; i < len; i++)
-        pos += (size_t)snprintf(hex + pos, sizeof hex - pos,
-                                i ? " %02x" : "%02x", r->insn[i]);
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    /* Stop at the first byte that would not fit whole. */
+    for (size_t i = 0; i < len && pos + (i ? 3 : 2) < n; i++)
+        pos += (size_t)snprintf(buf + pos, n - pos, i ? " %02x" : "%02x",
+                                r->insn[i]);
+}
+
+int pin_audit_format(const struct pin_audit_record *r, char *buf, size_t n)
+{
+    char hex[PIN_AUDIT_INSN_MAX * 3];
+
+    pin_audit_insn_hex(r, hex, sizeof hex);
     return snprintf(buf, n,
                     "pin: cpu=%d cr=%d rip=0x%" PRIx64 " cpl=%d old=0x%" PRIx64
                     " new=0x%" PRIx64 " pinned=0x%" PRIx64

@@ -118,6 +118,11 @@ uint64_t pin_audit_total(struct pin_audit *a);
 size_t pin_audit_recent(struct pin_audit *a, struct pin_audit_record *out,
                         size_t max);
 
+/* The instruction bytes as lowercase hex pairs separated by spaces
+ * ("0f 22 e0"); "" when unavailable. n >= 3 * PIN_AUDIT_INSN_MAX always
+ * suffices. */
+void pin_audit_insn_hex(const struct pin_audit_record *r, char *buf, size_t n);
+
 /* Format r as one log line (with the "pin: " prefix and a newline) into
  * buf; returns what snprintf returns. */
 int pin_audit_format(const struct pin_audit_record *r, char *buf, size_t n);

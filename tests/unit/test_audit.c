@@ -155,6 +155,22 @@ TEST(format_without_bytes)
     CHECK(strstr(line, " insn=\"\" asm=\"?\"\n") != NULL);
 }
 
+TEST(insn_hex_fits_15_bytes_and_truncates_whole_bytes)
+{
+    struct pin_audit_record r = smep_clear(0, 0);
+    char buf[3 * PIN_AUDIT_INSN_MAX], small[8];
+    memset(r.insn, 0xab, sizeof r.insn);
+    r.insn_len = PIN_AUDIT_INSN_MAX;
+    pin_audit_insn_hex(&r, buf, sizeof buf);
+    CHECK_EQ(strlen(buf), 3 * PIN_AUDIT_INSN_MAX - 1);
+    CHECK(strncmp(buf, "ab ab ", 6) == 0);
+    pin_audit_insn_hex(&r, small, sizeof small);
+    CHECK(strcmp(small, "ab ab") == 0); /* never half a byte */
+    r.insn_len = 0;
+    pin_audit_insn_hex(&r, buf, sizeof buf);
+    CHECK(strcmp(buf, "") == 0);
+}
+
 /* ---- submit: disassembly, counting, ring ---- */
 
 TEST(submit_disassembles_and_trims_to_one_insn)
@@ -415,6 +431,7 @@ static const struct unit_test tests[] = {
     T(disasm_bad_input),
     T(format_is_one_parsable_line),
     T(format_without_bytes),
+    T(insn_hex_fits_15_bytes_and_truncates_whole_bytes),
     T(submit_disassembles_and_trims_to_one_insn),
     T(no_log_line_without_d_pin),
     T(counters_are_per_vcpu_per_cr),
