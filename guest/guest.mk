@@ -40,6 +40,13 @@ $(eval $(call guest_kernel_rule,tests/guest))
 $(eval $(call guest_kernel_rule,demo))
 $(eval $(call guest_kernel_rule,bench/guest))
 
+# QMP test kernels (tests/qmp/guest/*.c): driven over the control socket by
+# tests/qmp/run.sh, not by run-tests.sh (pin_loop never ends on its own).
+QMP_GUEST_SRCS := $(sort $(wildcard tests/qmp/guest/*.c))
+guests: $(addprefix $(BUILD)/guest/,$(notdir $(QMP_GUEST_SRCS:.c=.elf)))
+$(eval $(call guest_kernel_rule,tests/qmp/guest))
+.SECONDARY: $(QMP_GUEST_SRCS:%=$(BUILD)/guest/obj/%.o)
+
 .SECONDARY: $(GUEST_SRCS:%=$(BUILD)/guest/obj/%.o) $(GUEST_LIB_OBJS)
 
 -include $(shell find $(BUILD)/guest/obj -name '*.d' 2>/dev/null)

@@ -251,23 +251,11 @@ static json_t *cmd_inject_smi(void *opaque, json_t *args,
     return json_object();
 }
 
-static void insn_hex(const struct pin_audit_record *r, char *buf, size_t n)
-{
-    size_t len = r->insn_len > PIN_AUDIT_INSN_MAX ? PIN_AUDIT_INSN_MAX
-                                                  : r->insn_len;
-    size_t pos = 0;
-
-    buf[0] = 0;
-    for (size_t i = 0; i < len && pos < n; i++)
-        pos += (size_t)snprintf(buf + pos, n - pos, i ? " %02x" : "%02x",
-                                r->insn[i]);
-}
-
 static json_t *record_json(const struct pin_audit_record *r)
 {
     char hex[PIN_AUDIT_INSN_MAX * 3 + 1];
 
-    insn_hex(r, hex, sizeof hex);
+    pin_audit_insn_hex(r, hex, sizeof hex);
     return json_pack("{s:i, s:i, s:o, s:i, s:o, s:o, s:o, s:s, s:s}",
                      "cpu-index", r->cpu_index, "cr", r->cr, "rip",
                      qmp_u64(r->rip), "cpl", r->cpl, "old",
