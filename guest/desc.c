@@ -69,6 +69,8 @@ void desc_init(void)
     /* Reload the GDT with its 64-bit base (entry.S loaded it in 32-bit mode). */
     lgdt(&gdt_desc);
     ltr(TSS_SEL);
+    /* Null LDT: the loader leaves LDTR as at reset (base 0, limit 0xffff). */
+    asm volatile("lldt %w0" :: "r"(0));
 
     /* 64-bit interrupt gates (type 14), DPL0; #BP/#OF reachable from CPL3
      * like on Linux; USER_RET_VECTOR DPL3; #DF on its own stack. */

@@ -76,13 +76,13 @@ void gdt_set_entry(u16 sel, u32 base, u32 limit, u8 access, u8 flags);
 struct __attribute__((packed)) tss64 {
     u32 reserved0;
     u64 rsp0, rsp1, rsp2;
-    u64 reserved1;
-    u64 ist[8];     /* ist[1]..ist[7]; ist[0] is the reserved slot */
+    u64 ist[8];     /* ist[1]..ist[7] = IST1..7; ist[0] is reserved */
     u64 reserved2;
     u16 reserved3;
     u16 iomap_base;
 };
 extern struct tss64 tss;
+_Static_assert(sizeof(struct tss64) == 104, "64-bit TSS layout (SDM Fig. 8-11)");
 /* Default stacks: RSP0 and each IST slot point at the top of their own
  * 4 KiB+ stack (set up by kit_init). #DF uses IST1. */
 #define DF_IST 1
