@@ -1,0 +1,267 @@
+/* machine.c: RAM, devices and the dispatch that routes vCPU accesses to
+ * them. See machine.h for the address map. */
+#include "machine.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void add_device(struct machine *m, const struct device_ops *ops,
+                       void *dev)
+{
+    /* The list is sized for the fixed device set below. */
+    if (m->ndevs < MACHINE_MAX_DEVICES)
+        m->devs[m->ndevs++] = (struct machine_device){ops, dev};
+}
+
+static int add_ports(struct machine *m, const char *name, uint16_t base,
+                     uint32_t len, int max_size, void *opaque,
+                     io_read_fn rd, io_write_fn wr, char *err, size_t errlen)
+{
+    struct io_region r = {name, base, len, max_size, opaque, rd, wr};
+    if (iomap_add(&m->io, &r) < 0) {
+        const struct io_region *o = iomap_find(&m->io, base);
+        return fail(err, errlen, "%s at port 0x%x conflicts with %s", name,
+                    base, o ? o->name : "another device");
+    }
+    return 0;
+}
+
+int machine_init(struct machine *m, const struct pinvm_config *cfg,
+                 char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = cfg;
+    m->ncpus = cfg->smp;
+    if (m->ncpus < 1 || m->ncpus > MACHINE_MAX_CPUS)
+        return fail(err, errlen, "-smp %d: SMP is not supported yet", cfg->smp);
+    if (cfg->ram_size < RAM_SIZE_MIN || cfg->ram_size > RAM_SIZE_MAX ||
+        (cfg->ram_size & 0xfff))
+        return fail(err, errlen, "unsupported RAM size %llu",
+                    (unsigned long long)cfg->ram_size);
+
+    m->log.mask = cfg->log_mask;
+    m->log.out = stderr;
+    if (cfg->logfile) {
+        m->log.out = fopen(cfg->logfile, "w");
+        if (!m->log.out)
+            return fail(err, errlen, "-D %s: %s", cfg->logfile, strerror(errno));
+    }
+
+    /* Untouched RAM costs no RSS: MAP_NORESERVE anonymous zero pages. */
+    m->ram_size = cfg->ram_size;
+    m->ram = mmap(NULL, m->ram_size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m->ram == MAP_FAILED) {
+        m->ram = NULL;
+        machine_destroy(m);
+        return fail(err, errlen, "-m: cannot allocate %llu MiB of guest RAM",
+                    (unsigned long long)(cfg->ram_size >> 20));
+    }
+    m->code_pages = calloc(m->ram_size >> 12, 1);
+    if (!m->code_pages) {
+        machine_destroy(m);
+        return fail(err, errlen, "out of memory");
+    }
+
+    pin_audit_init(&m->audit, &m->log);
+
+    switch (cfg->serial) {
+    case SERIAL_STDIO:
+        chardev_init_fd(&m->serial_out, STDOUT_FILENO);
+        break;
+    case SERIAL_NONE:
+        chardev_init_null(&m->serial_out);
+        break;
+    case SERIAL_FILE:
+        if (chardev_open_file(&m->serial_out, cfg->serial_path) < 0) {
+            int e = errno;
+            chardev_init_null(&m->serial_out);
+            machine_destroy(m);
+            return fail(err, errlen, "-serial file:%s: %s", cfg->serial_path,
+                        strerror(e));
+        }
+        break;
+    }
+
+    iomap_init(&m->io);
+    iomap_init(&m->mmio);
+    uart16550_init(&m->com1, &m->serial_out);
+    m->com1.irq = (struct irq_line){pic8259_set_irq, &m->pic[0], 4};
+    debugexit_init(&m->dbgexit, cfg->debugexit_iobase, cfg->debugexit_iosize,
+                   &m->req);
+    pic8259_init(&m->pic[0]);
+    pic8259_init(&m->pic[1]);
+    fwcfg_init(&m->fwcfg, m->ram_size, (uint16_t)m->ncpus, (uint16_t)m->ncpus);
+    i8042_init(&m->kbd, &m->req);
+    port92_init(&m->port92, &m->req);
+    resetctl_init(&m->rcr, &m->req);
+    for (int i = 0; i < m->ncpus; i++)
+        lapic_init(&m->lapic[i], (uint8_t)i);
+
+    add_device(m, &uart16550_ops, &m->com1);
+    add_device(m, &debugexit_ops, &m->dbgexit);
+    add_device(m, &pic8259_ops, &m->pic[0]);
+    add_device(m, &pic8259_ops, &m->pic[1]);
+    add_device(m, &fwcfg_ops, &m->fwcfg);
+    add_device(m, &i8042_ops, &m->kbd);
+    add_device(m, &port92_ops, &m->port92);
+    add_device(m, &resetctl_ops, &m->rcr);
+    for (int i = 0; i < m->ncpus; i++)
+        add_device(m, &lapic_ops, &m->lapic[i]);
+
+    /* The debug-exit port goes first: -device may move it onto another
+     * device's ports, and the error should name the clash. */
+    if (add_ports(m, "isa-debug-exit", cfg->debugexit_iobase,
+                  cfg->debugexit_iosize, 4, &m->dbgexit, debugexit_read,
+                  debugexit_write, err, errlen) < 0 ||
+        add_ports(m, "i8259 master", 0x20, 2, 1, &m->pic[0], pic8259_read,
+                  pic8259_write, err, errlen) < 0 ||
+        add_ports(m, "i8259 slave", 0xa0, 2, 1, &m->pic[1], pic8259_read,
+                  pic8259_write, err, errlen) < 0 ||
+        add_ports(m, "i8042 data", 0x60, 1, 1, &m->kbd, i8042_data_read,
+                  i8042_data_write, err, errlen) < 0 ||
+        add_ports(m, "i8042 command", 0x64, 1, 1, &m->kbd, i8042_cmd_read,
+                  i8042_cmd_write, err, errlen) < 0 ||
+        /* POST code and I/O delay ports: present, no effect. */
+        add_ports(m, "port 0x80", 0x80, 1, 1, NULL, NULL, NULL, err, errlen) < 0 ||
+        add_ports(m, "port 0xed", 0xed, 1, 1, NULL, NULL, NULL, err, errlen) < 0 ||
+        add_ports(m, "port 0x92", 0x92, 1, 1, &m->port92, port92_read,
+                  port92_write, err, errlen) < 0 ||
+        add_ports(m, "COM1", 0x3f8, 8, 1, &m->com1, uart16550_read,
+                  uart16550_write, err, errlen) < 0 ||
+        add_ports(m, "fw_cfg", FW_CFG_PORT_SEL, 2, 2, &m->fwcfg, fwcfg_read,
+                  fwcfg_write, err, errlen) < 0 ||
+        add_ports(m, "PIIX reset control", 0xcf9, 1, 1, &m->rcr,
+                  resetctl_read, resetctl_write, err, errlen) < 0) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "-device isa-debug-exit: %s", err);
+        snprintf(err, errlen, "%s", tmp);
+        machine_destroy(m);
+        return -1;
+    }
+
+    m->bus.opaque = m;
+    return 0;
+}
+
+void machine_destroy(struct machine *m)
+{
+    for (int i = 0; i < MACHINE_MAX_CPUS; i++) {
+        if (m->cpus[i]) {
+            cpu_destroy(m->cpus[i]);
+            free(m->cpus[i]);
+            m->cpus[i] = NULL;
+        }
+    }
+    if (m->audit.log) {
+        pin_audit_flush(&m->audit);
+        pin_audit_destroy(&m->audit);
+        m->audit.log = NULL;
+    }
+    chardev_close(&m->serial_out);
+    if (m->log.out && m->log.out != stderr)
+        fclose(m->log.out);
+    m->log.out = NULL;
+    if (m->ram)
+        munmap(m->ram, m->ram_size);
+    m->ram = NULL;
+    free(m->code_pages);
+    m->code_pages = NULL;
+}
+
+void machine_reset_devices(struct machine *m)
+{
+    for (int i = 0; i < m->ndevs; i++)
+        m->devs[i].ops->reset(m->devs[i].dev);
+    m->req = (struct sysreq){0};
+}
+
+/* A device asked to stop the machine: make the vCPU leave cpu_run(). */
+static void after_access(struct machine *m, struct cpu *c)
+{
+    if (m->req.kind != SYSREQ_NONE && c)
+        c->exit_request = 1;
+}
+
+static bool valid_size(int size, int max)
+{
+    return (size == 1 || size == 2 || size == 4 || size == 8) && size <= max;
+}
+
+uint32_t machine_io_in(struct machine *m, struct cpu *c, uint16_t port,
+                       int size)
+{
+    if (!valid_size(size, 4))
+        return 0xffffffffu;
+    uint32_t v = (uint32_t)iomap_read(&m->io, port, size);
+    after_access(m, c);
+    return v;
+}
+
+void machine_io_out(struct machine *m, struct cpu *c, uint16_t port,
+                    int size, uint32_t val)
+{
+    if (!valid_size(size, 4))
+        return;
+    iomap_write(&m->io, port, size, val);
+    after_access(m, c);
+}
+
+/* The vCPU's local APIC page, if pa falls in it (per-vCPU: each sees its
+ * own, where its IA32_APIC_BASE puts it, while globally enabled). */
+static struct lapic *lapic_at(struct machine *m, struct cpu *c, uint64_t pa,
+                              uint64_t *off)
+{
+    if (!c || c->cpu_index < 0 || c->cpu_index >= m->ncpus ||
+        !(c->apic_base & APIC_BASE_ENABLE))
+        return NULL;
+    uint64_t base = c->apic_base & APIC_BASE_ADDR;
+    if (pa - base >= 0x1000)
+        return NULL;
+    *off = pa - base;
+    return &m->lapic[c->cpu_index];
+}
+
+uint64_t machine_mmio_read(struct machine *m, struct cpu *c, uint64_t pa,
+                           int size)
+{
+    uint64_t off;
+    if (!valid_size(size, 8))
+        return ~0ull;
+    struct lapic *a = lapic_at(m, c, pa, &off);
+    if (a) /* 32-bit registers: an 8-byte read sees the register, zero-extended */
+        return lapic_read(a, off, size > 4 ? 4 : size) & size_mask(size);
+    uint64_t v = iomap_read(&m->mmio, pa, size);
+    after_access(m, c);
+    return v;
+}
+
+void machine_mmio_write(struct machine *m, struct cpu *c, uint64_t pa,
+                        int size, uint64_t val)
+{
+    uint64_t off;
+    if (!valid_size(size, 8))
+        return;
+    struct lapic *a = lapic_at(m, c, pa, &off);
+    if (a) {
+        lapic_write(a, off, size > 4 ? 4 : size, val);
+        return;
+    }
+    iomap_write(&m->mmio, pa, size, val);
+    after_access(m, c);
+}

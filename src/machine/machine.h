@@ -1,0 +1,128 @@
+/* machine.h: the PC. RAM at physical 0, the vCPUs, port-I/O and MMIO
+ * dispatch, and the devices; nothing global, everything hangs off one
+ * struct machine passed explicitly.
+ *
+ *   ports  0x20-0x21, 0xA0-0xA1  8259 PIC pair
+ *          0x60, 0x64            i8042 (reset line only)
+ *          0x80, 0xED            POST / delay ports: ignored
+ *          0x92                  System Control Port A (fast reset)
+ *          0xF4 (iosize 4)       isa-debug-exit (-device moves it)
+ *          0x3F8-0x3FF           COM1, 16550 UART
+ *          0x510-0x511           fw_cfg (legacy I/O)
+ *          0xCF9                 PIIX reset control register
+ *          anything else         reads all ones, writes ignored
+ *   MMIO   the local APIC page where IA32_APIC_BASE puts it (default
+ *          0xFEE00000), while its global-enable bit is set; anything else
+ *          outside RAM reads all ones, writes ignored.
+ */
+#ifndef PINVM_MACHINE_H
+#define PINVM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot/multiboot.h"
+#include "cpu/cpu.h"
+#include "pin/audit.h"
+#include "util/log.h"
+
+#include "chardev.h"
+#include "cmdline.h"
+#include "debugexit.h"
+#include "device.h"
+#include "fwcfg.h"
+#include "i8042.h"
+#include "iomap.h"
+#include "lapic.h"
+#include "pic8259.h"
+#include "port92.h"
+#include "resetctl.h"
+#include "sysreq.h"
+#include "uart16550.h"
+
+/* SMP comes later; the structure is already per-vCPU arrays. */
+#define MACHINE_MAX_CPUS 1
+#define MACHINE_MAX_DEVICES 16
+/* Instructions per cpu_run() call: a slice short enough to notice host
+ * events, long enough that the loop costs nothing. */
+#define MACHINE_SLICE 100000
+
+#define APIC_BASE_BSP    (1ull << 8)
+#define APIC_BASE_ENABLE (1ull << 11)
+#define APIC_BASE_ADDR   0x000ffffffffff000ull
+
+struct machine_device {
+    const struct device_ops *ops;
+    void *dev;
+};
+
+struct machine {
+    const struct pinvm_config *cfg;
+
+    uint8_t *ram;
+    uint64_t ram_size;
+    uint8_t *code_pages; /* one byte per RAM page (cpu.h) */
+
+    int ncpus;
+    struct cpu *cpus[MACHINE_MAX_CPUS];
+    struct lapic lapic[MACHINE_MAX_CPUS];
+    struct cpu_bus bus;
+
+    struct pv_log log;
+    struct pin_audit audit;
+
+    struct iomap io;
+    struct iomap mmio;
+    struct machine_device devs[MACHINE_MAX_DEVICES];
+    int ndevs;
+
+    struct chardev serial_out;
+    struct uart16550 com1;
+    struct debugexit dbgexit;
+    struct pic8259 pic[2];
+    struct fwcfg fwcfg;
+    struct i8042 kbd;
+    struct port92 port92;
+    struct resetctl rcr;
+
+    struct sysreq req;      /* pending device request (exit/reset) */
+    struct mb_result boot;  /* what the last kernel load produced */
+    uint64_t resets;        /* guest-requested resets so far */
+    uint64_t icount_at_boot;/* vCPU 0's icount at the last (re)boot */
+};
+
+/* Build the machine from a parsed config: RAM, devices, dispatch tables
+ * (no vCPU yet). The serial backend is opened here (file:PATH). Returns 0
+ * or -1 with a one-line message in err. */
+int machine_init(struct machine *m, const struct pinvm_config *cfg,
+                 char *err, size_t errlen);
+void machine_destroy(struct machine *m);
+
+/* Port I/O and MMIO as the vCPU sees them (also the cpu_bus callbacks).
+ * c may be NULL for host-side accesses (tests): no LAPIC then. */
+uint32_t machine_io_in(struct machine *m, struct cpu *c, uint16_t port,
+                       int size);
+void machine_io_out(struct machine *m, struct cpu *c, uint16_t port,
+                    int size, uint32_t val);
+uint64_t machine_mmio_read(struct machine *m, struct cpu *c, uint64_t pa,
+                           int size);
+void machine_mmio_write(struct machine *m, struct cpu *c, uint64_t pa,
+                        int size, uint64_t val);
+
+/* Every device's reset (the vCPUs are machine_run.c's). */
+void machine_reset_devices(struct machine *m);
+
+/* ---- machine_run.c ---- */
+/* Create the vCPUs, load the kernel and enter it. 0 or -1 + err. */
+int machine_start(struct machine *m, char *err, size_t errlen);
+/* System reset: devices, vCPUs (pins cleared), kernel reloaded and
+ * re-entered; RAM otherwise kept, as QEMU does with -kernel. */
+int machine_reset(struct machine *m, char *err, size_t errlen);
+/* Run until the guest ends the machine; returns the host exit status. */
+int machine_run(struct machine *m);
+
+/* ---- cpudump.c ---- */
+/* QEMU-style register dump (as -d cpu_reset prints). */
+void cpu_dump_state(struct cpu *c, FILE *f);
+
+#endif

@@ -1,0 +1,174 @@
+/* machine_run.c: the vCPUs' life: creation, (re)boot into the Multiboot
+ * kernel, and the run loop that turns CPU exits and device requests into
+ * machine events. */
+#include "machine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot/mbentry.h"
+
+/* cpu_bus trampolines: the core sees only these. */
+static uint32_t bus_io_in(void *opaque, struct cpu *c, uint16_t port, int size)
+{
+    return machine_io_in(opaque, c, port, size);
+}
+
+static void bus_io_out(void *opaque, struct cpu *c, uint16_t port, int size,
+                       uint32_t val)
+{
+    machine_io_out(opaque, c, port, size, val);
+}
+
+static uint64_t bus_mmio_read(void *opaque, struct cpu *c, uint64_t pa,
+                              int size)
+{
+    return machine_mmio_read(opaque, c, pa, size);
+}
+
+static void bus_mmio_write(void *opaque, struct cpu *c, uint64_t pa,
+                           int size, uint64_t val)
+{
+    machine_mmio_write(opaque, c, pa, size, val);
+}
+
+static void bus_pin_violation(void *opaque, struct cpu *c, int cr,
+                              uint64_t old_val, uint64_t new_val)
+{
+    struct machine *m = opaque;
+    pin_audit_report(&m->audit, c, cr, old_val, new_val);
+}
+
+/* -cpu options live in struct cpu; cpu_reset may clear them. */
+static void apply_cpu_config(struct machine *m, struct cpu *c)
+{
+    c->cr_pin_enabled = m->cfg->cr_pin;
+    c->hv_sig_pinvm = m->cfg->pinvm_sig;
+}
+
+/* Reset every vCPU (and dump it first with -d cpu_reset, as QEMU logs
+ * "CPU Reset (CPU n)" then the state), load the kernel, enter it. */
+static int boot(struct machine *m, char *err, size_t errlen)
+{
+    const struct mb_params p = {m->cfg->kernel, m->cfg->append,
+                                m->cfg->initrd};
+    for (int i = 0; i < m->ncpus; i++) {
+        struct cpu *c = m->cpus[i];
+        if (log_on(&m->log, LOG_CPU_RESET)) {
+            log_printf(&m->log, "CPU Reset (CPU %d)\n", i);
+            cpu_dump_state(c, m->log.out);
+        }
+        cpu_reset(c);
+        apply_cpu_config(m, c);
+        c->exit_request = 0;
+    }
+    if (multiboot_load_file(m->ram, m->ram_size, &p, &m->boot, err, errlen) < 0)
+        return -1;
+    /* Loading wrote RAM behind the vCPU's back: drop decoded code. */
+    memset(m->code_pages, 0, m->ram_size >> 12);
+    multiboot_enter(m->cpus[0], &m->boot);
+    m->icount_at_boot = m->cpus[0]->icount;
+    return 0;
+}
+
+int machine_start(struct machine *m, char *err, size_t errlen)
+{
+    m->bus = (struct cpu_bus){
+        .opaque = m,
+        .io_in = bus_io_in,
+        .io_out = bus_io_out,
+        .mmio_read = bus_mmio_read,
+        .mmio_write = bus_mmio_write,
+        .pin_violation = bus_pin_violation,
+    };
+    for (int i = 0; i < m->ncpus; i++) {
+        struct cpu *c = calloc(1, sizeof *c);
+        if (!c || cpu_init(c, i, m->ram, m->ram_size, m->code_pages,
+                           &m->bus, &m->log) < 0) {
+            free(c);
+            snprintf(err, errlen, "cannot create vCPU %d: out of memory", i);
+            return -1;
+        }
+        m->cpus[i] = c;
+        apply_cpu_config(m, c);
+    }
+    return boot(m, err, errlen);
+}
+
+int machine_reset(struct machine *m, char *err, size_t errlen)
+{
+    machine_reset_devices(m);
+    for (int i = 0; i < m->ncpus; i++)
+        lapic_reset(&m->lapic[i]);
+    m->resets++;
+    return boot(m, err, errlen);
+}
+
+/* A reset request or a triple fault. Returns -1 to keep running, or the
+ * exit status. */
+static int do_reset(struct machine *m, const char *why, bool triple)
+{
+    char err[512];
+    if (m->cfg->no_reboot) {
+        /* QEMU -no-reboot: shutdown instead, exit status 0. */
+        if (triple)
+            fprintf(stderr, "pinvm: guest triple fault, shutting down (-no-reboot)\n");
+        else
+            fprintf(stderr, "pinvm: guest requested reset via %s, shutting down (-no-reboot)\n",
+                    why);
+        return 0;
+    }
+    /* A triple fault before the first instruction would loop forever. */
+    if (triple && m->cpus[0]->icount == m->icount_at_boot) {
+        fprintf(stderr, "pinvm: guest triple fault at its entry point; not rebooting into the same fault\n");
+        return 1;
+    }
+    if (machine_reset(m, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: reset: %s\n", err);
+        return 1;
+    }
+    return -1;
+}
+
+int machine_run(struct machine *m)
+{
+    struct cpu *c = m->cpus[0];
+    for (;;) {
+        c->exit_request = 0;
+        enum cpu_exit why = cpu_run(c, MACHINE_SLICE);
+        int st;
+
+        /* Device requests first: the access that made them happened. */
+        if (m->req.kind == SYSREQ_EXIT) {
+            if (m->log.out)
+                fflush(m->log.out);
+            fflush(stdout);
+            return m->req.status;
+        }
+        if (m->req.kind == SYSREQ_RESET) {
+            const char *src = m->req.why;
+            m->req = (struct sysreq){0};
+            if ((st = do_reset(m, src, false)) >= 0)
+                return st;
+            continue;
+        }
+        switch (why) {
+        case CPU_EXIT_BUDGET:
+        case CPU_EXIT_REQUEST:
+            break;
+        case CPU_EXIT_SHUTDOWN:
+            if ((st = do_reset(m, NULL, true)) >= 0)
+                return st;
+            break;
+        case CPU_EXIT_HLT:
+            /* QEMU would wait forever; with no interrupt source that can
+             * fire (no timer, no interrupt delivery yet), say so and stop. */
+            if (!(cpu_get_eflags(c) & F_IF))
+                fprintf(stderr, "pinvm: guest halted with interrupts disabled; nothing can wake it\n");
+            else
+                fprintf(stderr, "pinvm: guest halted waiting for an interrupt, but no interrupt source is enabled; nothing can wake it\n");
+            return 1;
+        }
+    }
+}

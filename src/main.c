@@ -1,0 +1,58 @@
+/* main.c: pinvm's entry point: parse the QEMU-style command line, build
+ * the machine, run it, exit with the guest's status. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "machine/cmdline.h"
+#include "machine/machine.h"
+#include "util/log.h"
+
+#ifndef PINVM_VERSION
+#define PINVM_VERSION "unknown"
+#endif
+
+int main(int argc, char **argv)
+{
+    struct pinvm_config cfg;
+    char err[512];
+    static struct machine m; /* large; one per process, still passed explicitly */
+
+    if (cmdline_parse(argc, argv, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: %s\n", err);
+        return 2;
+    }
+    switch (cfg.action) {
+    case ACTION_HELP:
+        fputs(pinvm_usage, stdout);
+        return 0;
+    case ACTION_VERSION:
+        printf("pinvm version %s\n", PINVM_VERSION);
+        return 0;
+    case ACTION_LOG_HELP: {
+        unsigned mask;
+        const char *bad;
+        size_t badlen;
+        log_parse_items("help", &mask, &bad, &badlen);
+        return 0;
+    }
+    case ACTION_RUN:
+        break;
+    }
+
+    /* A closed pipe on the serial output must not kill us mid-test. */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (machine_init(&m, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: %s\n", err);
+        return 1;
+    }
+    if (machine_start(&m, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: %s\n", err);
+        machine_destroy(&m);
+        return 1;
+    }
+    int status = machine_run(&m);
+    machine_destroy(&m);
+    return status;
+}
