@@ -385,6 +385,9 @@ bool ctl_wants_wait(const struct ctl *c)
 
 int ctl_wait_client(struct ctl *c)
 {
+    /* QEMU says the same, so scripts that wait for it work with pinvm. */
+    fprintf(stderr, "pinvm: waiting for connection on: unix:%s,server=on\n",
+            c->spec.path);
     return qmp_server_wait_client(c->srv);
 }
 
