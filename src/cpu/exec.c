@@ -1,8 +1,64 @@
-/* exec.c: run loop and decoded-block cache (first version: stubs). */
+/* exec.c: the run loop and the decoded-block cache.
+ *
+ * A block is a straight run of decoded instructions inside one guest
+ * page, keyed by the physical address of its first byte and the code size
+ * (16/32/64). It ends at a branch or system instruction
+ * (INSN_F_ENDBLOCK), at the page end, or after BLOCK_MAX instructions.
+ * Blocks live in one arena; a flush resets it. Per RAM page we keep the
+ * list of blocks decoded from it, so a store into the page
+ * (icache_invalidate_page, called by the MMU's slow write path) drops
+ * exactly those.
+ *
+ * Self-modifying code inside the running block: the invalidation sets
+ * ic->abort and the loop stops after the storing instruction; the next
+ * lookup decodes the new bytes. Dropped blocks stay readable until the
+ * arena is reused, which only happens between blocks.
+ *
+ * Code outside RAM (MMIO, ROM served by the bus) and instructions that
+ * cross a page (or wrap a 16-bit IP) are not cached: they are fetched and
+ * decoded each time they run, one instruction at a time. Nothing there
+ * needs write tracking, and a device can never crash us by changing. */
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "cpu.h"
-#include "decode.h"
+#include "ops.h"
+#include "util/disasm.h"
+
+#define BLOCK_MAX 64
+#define HASH_BITS 14
+#define ARENA_SIZE (16u << 20)
+
+struct block {
+    uint64_t phys;        /* physical address of the first byte */
+    struct block *hnext;  /* hash chain */
+    struct block *pnext;  /* blocks of the same page */
+    uint8_t code_size;
+    uint16_t n;           /* instructions */
+    struct insn insns[];
+};
+
+struct icache {
+    struct block *hash[1u << HASH_BITS];
+    struct block **page_head; /* per RAM page */
+    uint64_t npages;
+    uint8_t *arena;
+    size_t used;
+    const struct block *cur; /* executing now */
+    bool abort;              /* cur was invalidated: stop after this insn */
+};
+
+static size_t block_bytes(unsigned n)
+{
+    size_t sz = sizeof(struct block) + n * sizeof(struct insn);
+    return (sz + 15) & ~(size_t)15;
+}
+
+static unsigned hash_of(uint64_t phys, int code_size)
+{
+    uint64_t h = (phys ^ (uint64_t)code_size << 60) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - HASH_BITS));
+}
 
 int cpu_init(struct cpu *c, int index, uint8_t *ram, uint64_t ram_size,
              uint8_t *code_pages, const struct cpu_bus *bus,
@@ -17,25 +73,293 @@ int cpu_init(struct cpu *c, int index, uint8_t *ram, uint64_t ram_size,
     c->log = log;
     c->fault_vec = -1;
     c->delivering = -1;
+    c->eflags = 2;
+
+    struct icache *ic = calloc(1, sizeof(*ic));
+    if (!ic)
+        return -1;
+    ic->npages = ram_size >> 12;
+    ic->page_head = calloc(ic->npages ? ic->npages : 1, sizeof(*ic->page_head));
+    ic->arena = malloc(ARENA_SIZE);
+    if (!ic->page_head || !ic->arena) {
+        free(ic->page_head);
+        free(ic->arena);
+        free(ic);
+        return -1;
+    }
+    c->ic = ic;
     return 0;
 }
 
-void cpu_destroy(struct cpu *c) { (void)c; }
-
-enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
+void cpu_destroy(struct cpu *c)
 {
-    (void)c;
-    (void)max_insns;
-    return CPU_EXIT_SHUTDOWN;
+    if (!c->ic)
+        return;
+    free(c->ic->page_head);
+    free(c->ic->arena);
+    free(c->ic);
+    c->ic = NULL;
 }
 
-uint32_t cpu_get_eflags(struct cpu *c) { return c->eflags; }
-void cpu_set_eflags(struct cpu *c, uint32_t v) { c->eflags = v | 2; }
+/* ---- cache maintenance ---- */
+
+static void hash_unlink(struct icache *ic, struct block *b)
+{
+    struct block **pp = &ic->hash[hash_of(b->phys, b->code_size)];
+    while (*pp) {
+        if (*pp == b) {
+            *pp = b->hnext;
+            return;
+        }
+        pp = &(*pp)->hnext;
+    }
+}
 
 void icache_invalidate_page(struct cpu *c, uint64_t pfn)
 {
-    if (c->code_pages && pfn < (c->ram_size >> 12))
+    struct icache *ic = c->ic;
+    if (!ic || pfn >= ic->npages)
+        return;
+    for (struct block *b = ic->page_head[pfn]; b; b = b->pnext) {
+        hash_unlink(ic, b);
+        if (b == ic->cur)
+            ic->abort = true;
+    }
+    ic->page_head[pfn] = NULL;
+    if (c->code_pages)
         c->code_pages[pfn] = 0;
 }
 
-void icache_flush(struct cpu *c) { (void)c; }
+void icache_flush(struct cpu *c)
+{
+    struct icache *ic = c->ic;
+    if (!ic)
+        return;
+    /* walk the arena: every block's page loses its code flag */
+    for (size_t off = 0; off < ic->used;) {
+        struct block *b = (struct block *)(ic->arena + off);
+        uint64_t pfn = b->phys >> 12;
+        if (pfn < ic->npages) {
+            ic->page_head[pfn] = NULL;
+            if (c->code_pages)
+                c->code_pages[pfn] = 0;
+        }
+        off += block_bytes(b->n);
+    }
+    memset(ic->hash, 0, sizeof(ic->hash));
+    ic->used = 0;
+    if (ic->cur)
+        ic->abort = true;
+}
+
+/* ---- decoding ---- */
+
+static uint64_t ip_mask(int code_size)
+{
+    return code_size == 8 ? ~0ull : code_size == 4 ? 0xffffffffull : 0xffffull;
+}
+
+static void log_block(struct cpu *c, const struct block *b, uint64_t rip,
+                      const uint8_t *bytes)
+{
+    char text[128];
+    log_printf(c->log, "----------------\nIN: \n");
+    for (unsigned k = 0; k < b->n; k++) {
+        const struct insn *i = &b->insns[k];
+        disasm_one(bytes, i->len, rip, b->code_size, text, sizeof(text));
+        log_printf(c->log, "0x%016" PRIx64 ":  %s\n", rip, text);
+        bytes += i->len;
+        rip += i->len;
+    }
+    log_printf(c->log, "\n");
+}
+
+/* Decode a block at phys (in RAM) for IP rip. NULL if not even the first
+ * instruction fits in the page (run it uncached). */
+static struct block *build_block(struct cpu *c, uint64_t phys, uint64_t rip)
+{
+    struct icache *ic = c->ic;
+    int cs = c->code_size;
+    if (ic->used + block_bytes(BLOCK_MAX) > ARENA_SIZE)
+        icache_flush(c);
+    struct block *b = (struct block *)(ic->arena + ic->used);
+    const uint8_t *src = c->ram + phys;
+    int left = 0x1000 - (int)(phys & 0xfff);
+    uint64_t ip_room = ip_mask(cs) - (rip & ip_mask(cs)) + 1;
+    if (ip_room < (uint64_t)left)
+        left = (int)ip_room; /* IP wraps before the page ends */
+    int off = 0;
+    unsigned n = 0;
+    while (n < BLOCK_MAX && off < left) {
+        struct insn *i = &b->insns[n];
+        bool more;
+        int len = decode_insn(i, src + off, left - off, cs, &more);
+        if (more)
+            break; /* continues on the next page: not in this block */
+        if (len == 0) {
+            i->len = i->len ? i->len : 1;
+            n++;
+            break; /* #UD/#GP: nothing after it runs */
+        }
+        off += len;
+        n++;
+        if (i->flags & INSN_F_ENDBLOCK)
+            break;
+    }
+    if (n == 0)
+        return NULL;
+    b->phys = phys;
+    b->code_size = (uint8_t)cs;
+    b->n = (uint16_t)n;
+    ic->used += block_bytes(n);
+
+    unsigned h = hash_of(phys, cs);
+    b->hnext = ic->hash[h];
+    ic->hash[h] = b;
+    uint64_t pfn = phys >> 12;
+    b->pnext = ic->page_head[pfn];
+    ic->page_head[pfn] = b;
+    if (c->code_pages && !c->code_pages[pfn]) {
+        c->code_pages[pfn] = 1;
+        mmu_code_page_added(c, pfn);
+    }
+    if (log_on(c->log, LOG_IN_ASM))
+        log_block(c, b, rip, src);
+    return b;
+}
+
+static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
+{
+    for (struct block *b = ic->hash[hash_of(phys, cs)]; b; b = b->hnext)
+        if (b->phys == phys && b->code_size == cs)
+            return b;
+    return NULL;
+}
+
+/* ---- execution ---- */
+
+/* Run up to n instructions of b from c->rip. */
+static inline void exec_block(struct cpu *c, const struct block *b, unsigned n)
+{
+    struct icache *ic = c->ic;
+    const struct insn *i = b->insns, *end = i + n;
+    uint64_t rip = c->rip;
+    ic->cur = b;
+    ic->abort = false;
+    do {
+        c->rip = rip;
+        c->next_rip = rip + i->len;
+        i->fn(c, i);
+        c->icount++;
+        rip = c->next_rip;
+        i++;
+    } while (i < end && likely(!ic->abort));
+    ic->cur = NULL;
+    c->rip = rip & ip_mask(c->code_size);
+}
+
+/* One instruction fetched and decoded now, not cached (MMIO code,
+ * instructions that cross a page or wrap the IP). */
+static void exec_uncached(struct cpu *c, uint64_t lin)
+{
+    int cs = c->code_size;
+    uint64_t mask = ip_mask(cs), phys;
+    uint8_t buf[16];
+    uint64_t room = mask - (c->rip & mask) + 1;
+    int want = room < 15 ? (int)room : 15;
+    int n = cpu_fetch_code(c, lin, buf, want, &phys);
+    struct insn ins;
+    bool more;
+    decode_insn(&ins, buf, n, cs, &more);
+    if (more) {
+        /* the rest comes from the next page, or from CS:0 after a wrap */
+        uint64_t lin2 = c->seg[S_CS].base + ((c->rip + (uint64_t)n) & mask);
+        if (!cpu_long_mode(c))
+            lin2 &= 0xffffffffull;
+        n += cpu_fetch_code(c, lin2, buf + n, 15 - n, &phys);
+        decode_insn(&ins, buf, n, cs, &more);
+    }
+    if (ins.len == 0)
+        ins.len = 1;
+    if (log_on(c->log, LOG_IN_ASM)) {
+        char text[128];
+        disasm_one(buf, ins.len, c->rip, cs, text, sizeof(text));
+        log_printf(c->log, "----------------\nIN: \n0x%016" PRIx64 ":  %s\n\n",
+                   c->rip, text);
+    }
+    c->next_rip = c->rip + ins.len;
+    ins.fn(c, &ins);
+    c->icount++;
+    c->rip = c->next_rip & ip_mask(c->code_size);
+}
+
+/* Find or build the block at c->rip and run at most budget instructions
+ * of it. */
+static void step(struct cpu *c, uint64_t budget)
+{
+    uint64_t lin = c->seg[S_CS].base + c->rip, phys;
+    if (!cpu_long_mode(c))
+        lin &= 0xffffffffull;
+    unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
+    uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
+    if (likely(p != NULL)) {
+        phys = (uint64_t)(p - c->ram);
+    } else {
+        uint8_t byte;
+        cpu_fetch_code(c, lin, &byte, 1, &phys); /* faults here if need be */
+    }
+    if (unlikely(phys >= c->ram_size)) {
+        exec_uncached(c, lin);
+        return;
+    }
+    struct block *b = lookup(c->ic, phys, c->code_size);
+    if (unlikely(!b)) {
+        b = build_block(c, phys, c->rip);
+        if (!b) {
+            exec_uncached(c, lin);
+            return;
+        }
+    }
+    if (unlikely(log_on(c->log, LOG_EXEC)))
+        log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
+                   c->cpu_index, c->seg[S_CS].base, c->rip);
+    exec_block(c, b, b->n < budget ? b->n : (unsigned)budget);
+}
+
+enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
+{
+    const uint64_t end = c->icount + max_insns;
+
+    if (setjmp(c->fault_jmp)) {
+        /* an instruction faulted: c->rip names it; deliver the event */
+        c->ic->cur = NULL;
+        c->ic->abort = false;
+        c->intr_shadow = false;
+        cpu_deliver_pending(c);
+    }
+    for (;;) {
+        if (unlikely(c->exit_request))
+            return CPU_EXIT_REQUEST;
+        if (unlikely(c->shutdown))
+            return CPU_EXIT_SHUTDOWN;
+        if (unlikely(c->intr_shadow)) {
+            /* STI / MOV SS: exactly one more instruction before any
+             * interrupt (SDM Vol 3A 6.8.3) */
+            if (c->halted)
+                return CPU_EXIT_HLT;
+            if (c->icount >= end)
+                return CPU_EXIT_BUDGET;
+            step(c, 1);
+            c->intr_shadow = false;
+            continue;
+        }
+        cpu_check_interrupts(c);
+        if (c->shutdown)
+            return CPU_EXIT_SHUTDOWN;
+        if (unlikely(c->halted))
+            return CPU_EXIT_HLT;
+        if (c->icount >= end)
+            return CPU_EXIT_BUDGET;
+        step(c, end - c->icount);
+    }
+}

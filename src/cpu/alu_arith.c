@@ -1,0 +1,405 @@
+/* alu_arith.c: ADD/OR/ADC/SBB/AND/SUB/XOR/CMP, TEST, INC/DEC, NOT/NEG,
+ * MUL/IMUL/DIV/IDIV (SDM Vol 2). Flags are recorded lazily (flags.h) and
+ * only after the destination was written, so a faulting store leaves
+ * EFLAGS as it was. */
+#include "ops.h"
+
+enum { A_ADD, A_OR, A_ADC, A_SBB, A_AND, A_SUB, A_XOR, A_CMP };
+
+static const uint8_t alu_kind[8] = {
+    LF_ADD, LF_LOGIC, LF_ADC, LF_SBB, LF_LOGIC, LF_SUB, LF_LOGIC, LF_SUB,
+};
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE uint64_t alu_calc(int op, uint64_t a, uint64_t b,
+                                       uint64_t cf, uint64_t m)
+{
+    switch (op) {
+    case A_ADD: return (a + b) & m;
+    case A_OR: return a | b;
+    case A_ADC: return (a + b + cf) & m;
+    case A_SBB: return (a - b - cf) & m;
+    case A_AND: return a & b;
+    case A_XOR: return a ^ b;
+    default: return (a - b) & m; /* SUB, CMP */
+    }
+}
+
+/* dest (r/m or register) OP= b */
+static ALWAYS_INLINE void alu_rm(struct cpu *c, const struct insn *i, int op,
+                                 uint64_t b)
+{
+    int sz = i->opsize;
+    uint64_t m = size_mask(sz), a, r;
+    uint64_t cf = (op == A_ADC || op == A_SBB) ? lf_cf(&c->lf) : 0;
+    if (i->mod == 3) {
+        a = reg_get(c, i, i->rm, sz);
+        r = alu_calc(op, a, b, cf, m);
+        if (op != A_CMP)
+            reg_set(c, i, i->rm, sz, r);
+    } else {
+        uint64_t ea = insn_ea(c, i);
+        a = mem_read(c, i->seg, ea, sz);
+        r = alu_calc(op, a, b, cf, m);
+        if (op != A_CMP)
+            mem_write(c, i->seg, ea, sz, r);
+    }
+    lf_set(&c->lf, alu_kind[op], sz, r, a, b);
+}
+
+static ALWAYS_INLINE void alu_reg(struct cpu *c, const struct insn *i, int op,
+                                  unsigned reg, uint64_t b)
+{
+    int sz = i->opsize;
+    uint64_t m = size_mask(sz);
+    uint64_t cf = (op == A_ADC || op == A_SBB) ? lf_cf(&c->lf) : 0;
+    uint64_t a = reg_get(c, i, reg, sz);
+    uint64_t r = alu_calc(op, a, b, cf, m);
+    if (op != A_CMP)
+        reg_set(c, i, reg, sz, r);
+    lf_set(&c->lf, alu_kind[op], sz, r, a, b);
+}
+
+#define ALU_HANDLERS(name, OP)                                             \
+    void op_##name##_EG(struct cpu *c, const struct insn *i)               \
+    {                                                                      \
+        alu_rm(c, i, OP, op_get_reg(c, i, i->opsize));                     \
+    }                                                                      \
+    void op_##name##_GE(struct cpu *c, const struct insn *i)               \
+    {                                                                      \
+        alu_reg(c, i, OP, i->reg, op_get_rm(c, i, i->opsize));             \
+    }                                                                      \
+    void op_##name##_AI(struct cpu *c, const struct insn *i)               \
+    {                                                                      \
+        alu_reg(c, i, OP, R_RAX, i->imm & size_mask(i->opsize));           \
+    }                                                                      \
+    void op_##name##_EI(struct cpu *c, const struct insn *i)               \
+    {                                                                      \
+        alu_rm(c, i, OP, i->imm & size_mask(i->opsize));                   \
+    }
+
+ALU_HANDLERS(add, A_ADD)
+ALU_HANDLERS(or, A_OR)
+ALU_HANDLERS(adc, A_ADC)
+ALU_HANDLERS(sbb, A_SBB)
+ALU_HANDLERS(and, A_AND)
+ALU_HANDLERS(sub, A_SUB)
+ALU_HANDLERS(xor, A_XOR)
+ALU_HANDLERS(cmp, A_CMP)
+
+/* Register-register forms at one size (decode.c specialise()). */
+#define ALU_R32(name, OP)                                                  \
+    void op_##name##_r32_r32(struct cpu *c, const struct insn *i)          \
+    {                                                                      \
+        uint64_t a = (uint32_t)c->regs[i->rm], b = (uint32_t)c->regs[i->reg]; \
+        uint64_t r = alu_calc(OP, a, b, 0, 0xffffffffu);                   \
+        if (OP != A_CMP)                                                   \
+            c->regs[i->rm] = r;                                            \
+        lf_set(&c->lf, alu_kind[OP], 4, r, a, b);                          \
+    }
+#define ALU_R64(name, OP)                                                  \
+    void op_##name##_r64_r64(struct cpu *c, const struct insn *i)          \
+    {                                                                      \
+        uint64_t a = c->regs[i->rm], b = c->regs[i->reg];                  \
+        uint64_t r = alu_calc(OP, a, b, 0, ~0ull);                         \
+        if (OP != A_CMP)                                                   \
+            c->regs[i->rm] = r;                                            \
+        lf_set(&c->lf, alu_kind[OP], 8, r, a, b);                          \
+    }
+ALU_R32(add, A_ADD)
+ALU_R32(sub, A_SUB)
+ALU_R32(xor, A_XOR)
+ALU_R32(and, A_AND)
+ALU_R32(or, A_OR)
+ALU_R32(cmp, A_CMP)
+ALU_R64(add, A_ADD)
+ALU_R64(sub, A_SUB)
+ALU_R64(xor, A_XOR)
+ALU_R64(cmp, A_CMP)
+
+/* TEST: AND without writing. */
+void op_test_EG(struct cpu *c, const struct insn *i)
+{
+    uint64_t r = op_get_rm(c, i, i->opsize) & op_get_reg(c, i, i->opsize);
+    lf_set(&c->lf, LF_LOGIC, i->opsize, r, 0, 0);
+}
+
+void op_test_AI(struct cpu *c, const struct insn *i)
+{
+    uint64_t r = reg_get(c, i, R_RAX, i->opsize) & i->imm & size_mask(i->opsize);
+    lf_set(&c->lf, LF_LOGIC, i->opsize, r, 0, 0);
+}
+
+void op_test_EI(struct cpu *c, const struct insn *i)
+{
+    uint64_t r = op_get_rm(c, i, i->opsize) & i->imm & size_mask(i->opsize);
+    lf_set(&c->lf, LF_LOGIC, i->opsize, r, 0, 0);
+}
+
+/* INC/DEC: like ADD/SUB 1 but CF is preserved (SDM Vol 2 INC). */
+static ALWAYS_INLINE void incdec(struct cpu *c, const struct insn *i, bool dec)
+{
+    int sz = i->opsize;
+    uint64_t m = size_mask(sz), a, r;
+    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    if (i->mod == 3) {
+        a = reg_get(c, i, i->rm, sz);
+        r = (dec ? a - 1 : a + 1) & m;
+        reg_set(c, i, i->rm, sz, r);
+    } else {
+        uint64_t ea = insn_ea(c, i);
+        a = mem_read(c, i->seg, ea, sz);
+        r = (dec ? a - 1 : a + 1) & m;
+        mem_write(c, i->seg, ea, sz, r);
+    }
+    lf_set(&c->lf, dec ? LF_DEC : LF_INC, sz, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_inc_E(struct cpu *c, const struct insn *i) { incdec(c, i, false); }
+void op_dec_E(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
+/* 40+r / 48+r: the decoder put the register in rm with mod = 3 */
+void op_inc_Z(struct cpu *c, const struct insn *i) { incdec(c, i, false); }
+void op_dec_Z(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
+
+void op_dec_r32(struct cpu *c, const struct insn *i)
+{
+    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a - 1);
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_DEC, 4, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_inc_r32(struct cpu *c, const struct insn *i)
+{
+    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a + 1);
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_INC, 4, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_not(struct cpu *c, const struct insn *i)
+{
+    op_set_rm(c, i, i->opsize, ~op_get_rm(c, i, i->opsize));
+}
+
+/* NEG: 0 - x, so CF = (x != 0) (SDM Vol 2 NEG). */
+void op_neg(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t a, r, ea = 0;
+    if (i->mod == 3) {
+        a = reg_get(c, i, i->rm, sz);
+        r = -a & size_mask(sz);
+        reg_set(c, i, i->rm, sz, r);
+    } else {
+        ea = insn_ea(c, i);
+        a = mem_read(c, i->seg, ea, sz);
+        r = -a & size_mask(sz);
+        mem_write(c, i->seg, ea, sz, r);
+    }
+    lf_set(&c->lf, LF_SUB, sz, r, 0, a);
+}
+
+/* MUL/IMUL: CF = OF = "the upper half is significant"; SF/ZF/PF follow
+ * the low half and AF is 0, as on QEMU (undefined in the SDM). */
+static void mul_flags(struct cpu *c, int sz, uint64_t lo, bool of)
+{
+    lf_set_resaux(&c->lf, sz, lo & size_mask(sz), of ? (LF_CF | LF_OF) : 0);
+}
+
+void op_mul(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t b = op_get_rm(c, i, sz);
+    uint64_t *r = c->regs;
+    switch (sz) {
+    case 1: {
+        uint64_t p = (r[R_RAX] & 0xff) * b;
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (p & 0xffff);
+        mul_flags(c, 1, p, p >> 8);
+        break;
+    }
+    case 2: {
+        uint64_t p = (r[R_RAX] & 0xffff) * b;
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (p & 0xffff);
+        r[R_RDX] = (r[R_RDX] & ~0xffffull) | ((p >> 16) & 0xffff);
+        mul_flags(c, 2, p, p >> 16);
+        break;
+    }
+    case 4: {
+        uint64_t p = (r[R_RAX] & 0xffffffff) * b;
+        r[R_RAX] = (uint32_t)p;
+        r[R_RDX] = p >> 32;
+        mul_flags(c, 4, p, p >> 32);
+        break;
+    }
+    default: {
+        unsigned __int128 p = (unsigned __int128)r[R_RAX] * b;
+        r[R_RAX] = (uint64_t)p;
+        r[R_RDX] = (uint64_t)(p >> 64);
+        mul_flags(c, 8, (uint64_t)p, (p >> 64) != 0);
+        break;
+    }
+    }
+}
+
+void op_imul1(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    int64_t b = lf_sext(op_get_rm(c, i, sz), lf_szidx(sz));
+    uint64_t *r = c->regs;
+    switch (sz) {
+    case 1: {
+        int64_t p = (int64_t)(int8_t)r[R_RAX] * b;
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (uint16_t)p;
+        mul_flags(c, 1, (uint64_t)p, p != (int8_t)p);
+        break;
+    }
+    case 2: {
+        int64_t p = (int64_t)(int16_t)r[R_RAX] * b;
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (uint16_t)p;
+        r[R_RDX] = (r[R_RDX] & ~0xffffull) | (uint16_t)(p >> 16);
+        mul_flags(c, 2, (uint64_t)p, p != (int16_t)p);
+        break;
+    }
+    case 4: {
+        int64_t p = (int64_t)(int32_t)r[R_RAX] * b;
+        r[R_RAX] = (uint32_t)p;
+        r[R_RDX] = (uint32_t)((uint64_t)p >> 32);
+        mul_flags(c, 4, (uint64_t)p, p != (int32_t)p);
+        break;
+    }
+    default: {
+        __int128 p = (__int128)(int64_t)r[R_RAX] * b;
+        r[R_RAX] = (uint64_t)p;
+        r[R_RDX] = (uint64_t)((unsigned __int128)p >> 64);
+        mul_flags(c, 8, (uint64_t)p, p != (int64_t)p);
+        break;
+    }
+    }
+}
+
+/* Truncating signed product; of = it does not fit the operand size. */
+static uint64_t imul_trunc(int sz, uint64_t a, uint64_t b, bool *of)
+{
+    unsigned s = lf_szidx(sz);
+    __int128 p = (__int128)lf_sext(a, s) * lf_sext(b, s);
+    uint64_t lo = (uint64_t)p & size_mask(sz);
+    *of = p != (__int128)lf_sext(lo, s);
+    return lo;
+}
+
+void op_imul_GE(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    bool of;
+    uint64_t r = imul_trunc(sz, op_get_reg(c, i, sz), op_get_rm(c, i, sz), &of);
+    reg_set(c, i, i->reg, sz, r);
+    mul_flags(c, sz, r, of);
+}
+
+void op_imul_GEI(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    bool of;
+    uint64_t r = imul_trunc(sz, op_get_rm(c, i, sz), i->imm & size_mask(sz), &of);
+    reg_set(c, i, i->reg, sz, r);
+    mul_flags(c, sz, r, of);
+}
+
+/* DIV/IDIV: #DE for a zero divisor or a quotient that does not fit
+ * (SDM Vol 2 DIV). Flags are left alone (undefined; QEMU keeps them). */
+void op_div(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t d = op_get_rm(c, i, sz);
+    uint64_t *r = c->regs;
+    if (d == 0)
+        cpu_raise(c, EXC_DE, CPU_NOERR);
+    switch (sz) {
+    case 1: {
+        uint64_t n = r[R_RAX] & 0xffff, q = n / d;
+        if (q > 0xff)
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | q | (n % d) << 8;
+        break;
+    }
+    case 2: {
+        uint64_t n = (r[R_RDX] & 0xffff) << 16 | (r[R_RAX] & 0xffff), q = n / d;
+        if (q > 0xffff)
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | q;
+        r[R_RDX] = (r[R_RDX] & ~0xffffull) | (n % d);
+        break;
+    }
+    case 4: {
+        uint64_t n = (r[R_RDX] & 0xffffffff) << 32 | (r[R_RAX] & 0xffffffff);
+        uint64_t q = n / d;
+        if (q > 0xffffffff)
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        r[R_RAX] = q;
+        r[R_RDX] = n % d;
+        break;
+    }
+    default: {
+        unsigned __int128 n = (unsigned __int128)r[R_RDX] << 64 | r[R_RAX];
+        unsigned __int128 q = n / d;
+        if (q >> 64)
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        r[R_RAX] = (uint64_t)q;
+        r[R_RDX] = (uint64_t)(n % d);
+        break;
+    }
+    }
+}
+
+void op_idiv(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    unsigned s = lf_szidx(sz);
+    int64_t d = lf_sext(op_get_rm(c, i, sz), s);
+    uint64_t *r = c->regs;
+    if (d == 0)
+        cpu_raise(c, EXC_DE, CPU_NOERR);
+    if (sz == 8) {
+        __int128 n = (__int128)((unsigned __int128)r[R_RDX] << 64 | r[R_RAX]);
+        /* INT128_MIN / -1 overflows in C too: it is #DE anyway */
+        if (d == -1 && n == (__int128)((unsigned __int128)1 << 127))
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        __int128 q = n / d, m = n % d;
+        if (q != (int64_t)q)
+            cpu_raise(c, EXC_DE, CPU_NOERR);
+        r[R_RAX] = (uint64_t)q;
+        r[R_RDX] = (uint64_t)m;
+        return;
+    }
+    int64_t n;
+    if (sz == 1)
+        n = (int16_t)r[R_RAX];
+    else if (sz == 2)
+        n = (int32_t)((r[R_RDX] & 0xffff) << 16 | (r[R_RAX] & 0xffff));
+    else
+        n = (int64_t)((r[R_RDX] & 0xffffffff) << 32 | (r[R_RAX] & 0xffffffff));
+    if (d == -1 && n == INT64_MIN)
+        cpu_raise(c, EXC_DE, CPU_NOERR);
+    int64_t q = n / d, m = n % d;
+    if (q != lf_sext((uint64_t)q & size_mask(sz), s))
+        cpu_raise(c, EXC_DE, CPU_NOERR);
+    switch (sz) {
+    case 1:
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (uint8_t)q | (uint64_t)(uint8_t)m << 8;
+        break;
+    case 2:
+        r[R_RAX] = (r[R_RAX] & ~0xffffull) | (uint16_t)q;
+        r[R_RDX] = (r[R_RDX] & ~0xffffull) | (uint16_t)m;
+        break;
+    default:
+        r[R_RAX] = (uint32_t)q;
+        r[R_RDX] = (uint32_t)m;
+        break;
+    }
+}

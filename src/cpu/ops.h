@@ -1,0 +1,146 @@
+/* ops.h: private to core-exec. Operand access helpers shared by the
+ * integer-instruction handlers (ops_*.c, alu*.c) and their declarations
+ * for the decode table. */
+#ifndef PINVM_OPS_H
+#define PINVM_OPS_H
+
+#include "cpu.h"
+#include "decode.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline uint64_t size_mask(int size)
+{
+    return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+/* Byte register r: without any REX prefix, 4..7 name AH, CH, DH, BH
+ * (SDM Vol 1 3.7.2.1); with one they name SPL, BPL, SIL, DIL. */
+static inline uint8_t *reg8p(struct cpu *c, unsigned r, unsigned rex)
+{
+    if (!rex && (r & 0xc) == 4)
+        return (uint8_t *)&c->regs[r & 3] + 1; /* little-endian host */
+    return (uint8_t *)&c->regs[r];
+}
+
+static inline uint64_t reg_get(struct cpu *c, const struct insn *i,
+                               unsigned r, int size)
+{
+    switch (size) {
+    case 1: return *reg8p(c, r, i->rex);
+    case 2: return (uint16_t)c->regs[r];
+    case 4: return (uint32_t)c->regs[r];
+    default: return c->regs[r];
+    }
+}
+
+/* Writes of 32-bit results zero-extend to 64 bits; 8- and 16-bit ones
+ * leave the rest of the register alone (SDM Vol 1 3.4.1.1). */
+static inline void reg_set(struct cpu *c, const struct insn *i, unsigned r,
+                           int size, uint64_t v)
+{
+    switch (size) {
+    case 1: *reg8p(c, r, i->rex) = (uint8_t)v; break;
+    case 2: c->regs[r] = (c->regs[r] & ~0xffffull) | (uint16_t)v; break;
+    case 4: c->regs[r] = (uint32_t)v; break;
+    default: c->regs[r] = v; break;
+    }
+}
+
+/* Register operand of the ModRM reg field, and the r/m operand. */
+static inline uint64_t op_get_reg(struct cpu *c, const struct insn *i, int sz)
+{
+    return reg_get(c, i, i->reg, sz);
+}
+
+static inline uint64_t op_get_rm(struct cpu *c, const struct insn *i, int sz)
+{
+    if (i->mod == 3)
+        return reg_get(c, i, i->rm, sz);
+    return mem_read(c, i->seg, insn_ea(c, i), sz);
+}
+
+static inline void op_set_rm(struct cpu *c, const struct insn *i, int sz,
+                             uint64_t v)
+{
+    if (i->mod == 3)
+        reg_set(c, i, i->rm, sz, v);
+    else
+        mem_write(c, i->seg, insn_ea(c, i), sz, v);
+}
+
+/* Mask an address by the address size (string ops, XLAT, LOOP). */
+static inline uint64_t addr_mask(const struct insn *i)
+{
+    return size_mask(i->addrsize);
+}
+
+/* The instruction pointer wraps at the operand size of a near branch
+ * (SDM Vol 2 JMP: "IF OperandSize = 16 THEN EIP := tempEIP AND FFFFH").
+ * In 64-bit mode near branches always use 64 bits. */
+static inline void branch_to(struct cpu *c, const struct insn *i, uint64_t t)
+{
+    c->next_rip = t & size_mask(i->opsize);
+}
+
+#define OP(name) void name(struct cpu *c, const struct insn *i)
+
+/* misc */
+OP(op_ud);
+OP(op_gp0);
+OP(op_nop);
+OP(op_nop90);
+OP(op_ud_lock);
+
+/* ALU (alu_arith.c) */
+#define ALU_DECL(n) OP(op_##n##_EG); OP(op_##n##_GE); OP(op_##n##_AI); OP(op_##n##_EI);
+ALU_DECL(add) ALU_DECL(or) ALU_DECL(adc) ALU_DECL(sbb)
+ALU_DECL(and) ALU_DECL(sub) ALU_DECL(xor) ALU_DECL(cmp)
+#undef ALU_DECL
+OP(op_add_r32_r32); OP(op_sub_r32_r32); OP(op_xor_r32_r32);
+OP(op_and_r32_r32); OP(op_or_r32_r32); OP(op_cmp_r32_r32);
+OP(op_add_r64_r64); OP(op_sub_r64_r64); OP(op_xor_r64_r64);
+OP(op_cmp_r64_r64);
+OP(op_test_EG); OP(op_test_AI); OP(op_test_EI);
+OP(op_inc_E); OP(op_dec_E); OP(op_inc_Z); OP(op_dec_Z);
+OP(op_dec_r32); OP(op_inc_r32);
+OP(op_not); OP(op_neg);
+OP(op_mul); OP(op_imul1); OP(op_div); OP(op_idiv);
+OP(op_imul_GE); OP(op_imul_GEI);
+
+/* shifts, bits (alu_shift.c, alu_bits.c) */
+OP(op_rol); OP(op_ror); OP(op_rcl); OP(op_rcr);
+OP(op_shl); OP(op_shr); OP(op_sar);
+OP(op_shld); OP(op_shrd);
+OP(op_bt_G); OP(op_bts_G); OP(op_btr_G); OP(op_btc_G);
+OP(op_bt_I); OP(op_bts_I); OP(op_btr_I); OP(op_btc_I);
+OP(op_bsf); OP(op_bsr); OP(op_popcnt); OP(op_bswap);
+
+/* data movement (ops_mov.c) */
+OP(op_mov_EG); OP(op_mov_GE); OP(op_mov_EI); OP(op_mov_ZI);
+OP(op_mov_AO); OP(op_mov_OA);
+OP(op_mov_r32_r32); OP(op_mov_r64_r64);
+OP(op_movzx_b); OP(op_movzx_w); OP(op_movsx_b); OP(op_movsx_w);
+OP(op_movsxd);
+OP(op_lea);
+OP(op_xchg_EG); OP(op_xchg_ZA);
+OP(op_cmpxchg); OP(op_cmpxchg8b); OP(op_xadd);
+OP(op_cbw); OP(op_cwd);
+OP(op_setcc); OP(op_cmovcc);
+OP(op_lahf); OP(op_sahf);
+OP(op_clc); OP(op_stc); OP(op_cmc); OP(op_cld); OP(op_std);
+OP(op_xlat);
+OP(op_daa); OP(op_das); OP(op_aaa); OP(op_aas); OP(op_aam); OP(op_aad);
+
+/* control flow and stack (ops_branch.c) */
+OP(op_jcc); OP(op_jmp); OP(op_jmp_E); OP(op_call); OP(op_call_E);
+OP(op_ret); OP(op_loop); OP(op_loope); OP(op_loopne); OP(op_jcxz);
+OP(op_push_Z); OP(op_pop_Z); OP(op_push_I); OP(op_push_E); OP(op_pop_E);
+OP(op_pusha); OP(op_popa); OP(op_enter); OP(op_leave);
+
+/* strings (ops_string.c) */
+OP(op_movs); OP(op_cmps); OP(op_stos); OP(op_lods); OP(op_scas);
+
+#undef OP
+#endif

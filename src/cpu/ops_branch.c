@@ -1,0 +1,218 @@
+/* ops_branch.c: near branches, LOOP/JCXZ, PUSH/POP, PUSHA/POPA,
+ * ENTER/LEAVE (SDM Vol 2). Every handler that touches the stack reads and
+ * checks first and moves rSP last, so a #SS/#PF restarts cleanly. */
+#include "ops.h"
+
+/* A near branch to a non-canonical address faults on the branch itself,
+ * before anything is pushed (SDM Vol 2 JMP/CALL: #GP(0) "if the target
+ * offset is non-canonical"). */
+static void check_target(struct cpu *c, uint64_t t)
+{
+    if (c->code_size == 8 && (uint64_t)(((int64_t)t << 16) >> 16) != t)
+        cpu_raise(c, EXC_GP, 0);
+}
+
+static void jump(struct cpu *c, const struct insn *i, uint64_t t)
+{
+    t &= size_mask(i->opsize);
+    check_target(c, t);
+    c->next_rip = t;
+}
+
+void op_jcc(struct cpu *c, const struct insn *i)
+{
+    if (lf_cond(&c->lf, i->opcode & 15))
+        jump(c, i, c->next_rip + i->imm);
+}
+
+void op_jmp(struct cpu *c, const struct insn *i)
+{
+    jump(c, i, c->next_rip + i->imm);
+}
+
+void op_jmp_E(struct cpu *c, const struct insn *i)
+{
+    jump(c, i, op_get_rm(c, i, i->opsize));
+}
+
+void op_call(struct cpu *c, const struct insn *i)
+{
+    uint64_t t = (c->next_rip + i->imm) & size_mask(i->opsize);
+    check_target(c, t);
+    cpu_push(c, c->next_rip, i->opsize);
+    c->next_rip = t;
+}
+
+void op_call_E(struct cpu *c, const struct insn *i)
+{
+    uint64_t t = op_get_rm(c, i, i->opsize) & size_mask(i->opsize);
+    check_target(c, t);
+    cpu_push(c, c->next_rip, i->opsize);
+    c->next_rip = t;
+}
+
+/* rSP at the current stack-address size (SS.B or 64-bit mode). */
+static void sp_set(struct cpu *c, uint64_t v)
+{
+    /* as cpu_push/cpu_pop do: bits above the stack size are kept */
+    uint64_t m = size_mask(c->stack_size);
+    c->regs[R_RSP] = (c->regs[R_RSP] & ~m) | (v & m);
+}
+
+static uint64_t sp_addr(struct cpu *c, uint64_t v)
+{
+    return v & size_mask(c->stack_size);
+}
+
+/* C3 / C2 iw: the pop and the release of imm16 bytes. */
+void op_ret(struct cpu *c, const struct insn *i)
+{
+    uint64_t t = mem_read(c, S_SS, sp_addr(c, c->regs[R_RSP]), i->opsize);
+    t &= size_mask(i->opsize);
+    check_target(c, t);
+    sp_set(c, c->regs[R_RSP] + i->opsize + (i->imm & 0xffff));
+    c->next_rip = t;
+}
+
+/* LOOP/LOOPE/LOOPNE/JrCXZ count in rCX at the address size. */
+static bool loop_dec(struct cpu *c, const struct insn *i)
+{
+    uint64_t n = (c->regs[R_RCX] - 1) & addr_mask(i);
+    reg_set(c, i, R_RCX, i->addrsize, n);
+    return n != 0;
+}
+
+void op_loop(struct cpu *c, const struct insn *i)
+{
+    if (loop_dec(c, i))
+        jump(c, i, c->next_rip + i->imm);
+}
+
+void op_loope(struct cpu *c, const struct insn *i)
+{
+    if (loop_dec(c, i) && lf_cond(&c->lf, 4))
+        jump(c, i, c->next_rip + i->imm);
+}
+
+void op_loopne(struct cpu *c, const struct insn *i)
+{
+    if (loop_dec(c, i) && lf_cond(&c->lf, 5))
+        jump(c, i, c->next_rip + i->imm);
+}
+
+void op_jcxz(struct cpu *c, const struct insn *i)
+{
+    if ((c->regs[R_RCX] & addr_mask(i)) == 0)
+        jump(c, i, c->next_rip + i->imm);
+}
+
+void op_push_Z(struct cpu *c, const struct insn *i)
+{
+    cpu_push(c, reg_get(c, i, i->rm, i->opsize), i->opsize);
+}
+
+/* POP rSP leaves the popped value in rSP (SDM Vol 2 POP). */
+void op_pop_Z(struct cpu *c, const struct insn *i)
+{
+    uint64_t v = cpu_pop(c, i->opsize);
+    reg_set(c, i, i->rm, i->opsize, v);
+}
+
+void op_push_I(struct cpu *c, const struct insn *i)
+{
+    cpu_push(c, i->imm, i->opsize);
+}
+
+void op_push_E(struct cpu *c, const struct insn *i)
+{
+    cpu_push(c, op_get_rm(c, i, i->opsize), i->opsize);
+}
+
+/* 8F /0: POP r/m. A memory destination addressed through rSP uses the
+ * incremented rSP (SDM Vol 2 POP); rSP changes only once the store has
+ * succeeded. */
+void op_pop_E(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    if (i->mod == 3) {
+        uint64_t v = cpu_pop(c, sz);
+        reg_set(c, i, i->rm, sz, v);
+        return;
+    }
+    uint64_t old = c->regs[R_RSP];
+    uint64_t v = mem_read(c, S_SS, sp_addr(c, old), sz);
+    sp_set(c, old + sz);
+    uint64_t ea = insn_ea(c, i);
+    uint64_t nsp = c->regs[R_RSP];
+    c->regs[R_RSP] = old;
+    mem_write(c, i->seg, ea, sz, v);
+    c->regs[R_RSP] = nsp;
+}
+
+/* PUSHA/PUSHAD: AX CX DX BX (original SP) BP SI DI. All eight slots are
+ * checked before the first store. */
+void op_pusha(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t sp = c->regs[R_RSP];
+    for (int k = 1; k <= 8; k++)
+        mem_check_write(c, S_SS, sp_addr(c, sp - (uint64_t)k * sz), sz);
+    for (int k = 0; k < 8; k++)
+        mem_write(c, S_SS, sp_addr(c, sp - (uint64_t)(k + 1) * sz), sz,
+                  c->regs[k] & size_mask(sz));
+    sp_set(c, sp - 8u * sz);
+}
+
+/* POPA/POPAD: the stored SP is skipped. */
+void op_popa(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t sp = c->regs[R_RSP], v[8];
+    for (int k = 0; k < 8; k++)
+        v[7 - k] = mem_read(c, S_SS, sp_addr(c, sp + (uint64_t)k * sz), sz);
+    for (int k = 0; k < 8; k++)
+        if (k != R_RSP)
+            reg_set(c, i, k, sz, v[k]);
+    sp_set(c, sp + 8u * sz);
+}
+
+/* ENTER imm16, imm8 (SDM Vol 2 ENTER): level is taken modulo 32. The
+ * level-1 frame pointers are read first, then every slot is checked, then
+ * stored. */
+void op_enter(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    unsigned level = (unsigned)i->imm2 & 31;
+    uint64_t size = i->imm & 0xffff;
+    uint64_t sp = c->regs[R_RSP], bp = c->regs[R_RBP];
+    uint64_t slots[33];
+    unsigned n = 0;
+    slots[n++] = bp & size_mask(sz);
+    uint64_t frame = sp - sz;
+    if (level > 0) {
+        for (unsigned k = 1; k < level; k++) {
+            uint64_t a = bp - (uint64_t)k * sz;
+            slots[n++] = mem_read(c, S_SS, sp_addr(c, a), sz);
+        }
+        slots[n++] = frame & size_mask(sz);
+    }
+    for (unsigned k = 0; k < n; k++)
+        mem_check_write(c, S_SS, sp_addr(c, sp - (uint64_t)(k + 1) * sz), sz);
+    for (unsigned k = 0; k < n; k++)
+        mem_write(c, S_SS, sp_addr(c, sp - (uint64_t)(k + 1) * sz), sz, slots[k]);
+    /* rBP gets FrameTemp at the stack-address size */
+    uint64_t nsp = sp - (uint64_t)n * sz - size;
+    uint64_t m = size_mask(c->stack_size);
+    c->regs[R_RBP] = (bp & ~m) | (frame & m);
+    sp_set(c, nsp);
+}
+
+/* LEAVE: rSP = rBP, then POP rBP; nothing changes if the read faults. */
+void op_leave(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t bp = c->regs[R_RBP];
+    uint64_t v = mem_read(c, S_SS, sp_addr(c, bp), sz);
+    sp_set(c, bp + sz);
+    reg_set(c, i, R_RBP, sz, v);
+}
