@@ -58,6 +58,14 @@ check:
 demo: all guests
 	demo/run.sh
 
+# Benchmarks side by side with QEMU TCG (bench/run.py; README "Performance").
+# Never part of `make test`. BENCH_ARGS e.g. "--only alu,mem --no-rss".
+BENCH_RUNS  ?= 5
+BENCH_SCALE ?= 1
+BENCH_ARGS  ?=
+bench: all guests
+	python3 bench/run.py --build $(BUILD) --runs $(BENCH_RUNS) --scale $(BENCH_SCALE) $(BENCH_ARGS)
+
 clean:
 	rm -rf build build-asan
 
