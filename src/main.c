@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ctl/qmp_machine.h"
 #include "machine/cmdline.h"
 #include "machine/machine.h"
 #include "util/log.h"
@@ -52,7 +53,14 @@ int main(int argc, char **argv)
         machine_destroy(&m);
         return 1;
     }
+    if (qmp_machine_open(&m, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: %s\n", err);
+        qmp_machine_close(&m);
+        machine_destroy(&m);
+        return 1;
+    }
     int status = machine_run(&m);
+    qmp_machine_close(&m);
     machine_destroy(&m);
     return status;
 }

@@ -402,8 +402,11 @@ bool ctl_poll(struct ctl *c, int timeout_ms)
     }
     if (c->reset_pending && !c->quit) {
         c->reset_pending = false;
-        if (c->be.reset)
-            c->be.reset(c->be.opaque);
+        if (c->be.reset && c->be.reset(c->be.opaque) < 0) {
+            c->quit = true;
+            ctl_event_shutdown(c, false, "host-error");
+            return true;
+        }
         /* The RFC's duty of host userspace on reboot; cpu_reset() does it
          * too, this keeps it true whatever the backend's reset does. */
         for (int i = 0; i < c->be.ncpus; i++)

@@ -29,8 +29,9 @@ struct ctl_backend {
     struct cpu *(*cpu)(void *opaque, int index);
     /* The machine's audit trail; may return NULL (no violation data). */
     struct pin_audit *(*audit)(void *opaque);
-    /* Reset the machine (RAM image reloaded, every vCPU cpu_reset()). */
-    void (*reset)(void *opaque);
+    /* Reset the machine (RAM image reloaded, every vCPU cpu_reset()).
+     * Returns 0, or -1 if the machine cannot go on (the VM then quits). */
+    int (*reset)(void *opaque);
     /* Make running vCPUs leave cpu_run() soon (after stop, inject-smi);
      * may be NULL when the control thread is the vCPU thread. */
     void (*kick)(void *opaque);

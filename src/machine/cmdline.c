@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/qmp.h"
 #include "util/log.h"
 
 const char pinvm_usage[] =
@@ -33,6 +34,9 @@ const char pinvm_usage[] =
     "                      QEMU's defaults iobase=0x501,iosize=2 when given)\n"
     "  -d ITEMS            log items (-d help lists them)\n"
     "  -D FILE             write the log to FILE (default stderr)\n"
+    "  -qmp unix:PATH,server=on,wait=off\n"
+    "                      QMP control socket (docs/qmp.md)\n"
+    "  -S                  start paused (QMP \"cont\" runs the guest)\n"
     "  -h, --help          this text\n"
     "  --version           version\n"
     "\n"
@@ -262,7 +266,7 @@ static int parse_device(const char *arg, struct pinvm_config *cfg,
 enum opt_id {
     O_KERNEL, O_APPEND, O_INITRD, O_M, O_SMP, O_SERIAL, O_NOGRAPHIC,
     O_DISPLAY, O_MONITOR, O_NO_REBOOT, O_DEVICE, O_CPU, O_D, O_DLOG,
-    O_HELP, O_VERSION, O_RESERVED,
+    O_HELP, O_VERSION, O_RESERVED, O_QMP, O_S,
 };
 
 static const struct opt {
@@ -280,7 +284,7 @@ static const struct opt {
     {"h", O_HELP, false},         {"help", O_HELP, false},
     {"version", O_VERSION, false},
     /* Taken by later work (control socket, snapshots); refused for now. */
-    {"qmp", O_RESERVED, true},    {"S", O_RESERVED, false},
+    {"qmp", O_QMP, true},         {"S", O_S, false},
     {"incoming", O_RESERVED, true},
 };
 
@@ -380,6 +384,16 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
         case O_VERSION: cfg->action = ACTION_VERSION; return 0;
         case O_RESERVED:
             return fail(err, errlen, "%s: not supported yet", a);
+        case O_QMP: {
+            struct qmp_spec spec; /* checked now; src/ctl opens it */
+            if (cfg->qmp)
+                return fail(err, errlen, "-qmp %s: only one QMP socket is supported", v);
+            if (qmp_parse_spec(v, &spec, err, errlen) < 0)
+                return -1;
+            cfg->qmp = v;
+            break;
+        }
+        case O_S: cfg->start_paused = true; break;
         }
     }
     if (!cfg->kernel)

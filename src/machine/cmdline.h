@@ -43,6 +43,8 @@ struct pinvm_config {
     bool pinvm_sig;          /* "PinVMPinVM" hypervisor signature */
     unsigned log_mask;       /* -d */
     const char *logfile;     /* -D, NULL: stderr */
+    const char *qmp;         /* -qmp SPEC: QMP control socket (src/ctl) */
+    bool start_paused;       /* -S: wait for QMP "cont" before running */
 };
 
 void config_defaults(struct pinvm_config *cfg);

@@ -51,6 +51,8 @@
 #define APIC_BASE_ENABLE (1ull << 11)
 #define APIC_BASE_ADDR   0x000ffffffffff000ull
 
+struct ctl; /* QMP control socket (src/ctl), NULL without -qmp */
+
 struct machine_device {
     const struct device_ops *ops;
     void *dev;
@@ -89,6 +91,7 @@ struct machine {
     struct mb_result boot;  /* what the last kernel load produced */
     uint64_t resets;        /* guest-requested resets so far */
     uint64_t icount_at_boot;/* vCPU 0's icount at the last (re)boot */
+    struct ctl *ctl;        /* -qmp: see src/ctl/qmp_machine.h */
 };
 
 /* Build the machine from a parsed config: RAM, devices, dispatch tables

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "boot/mbentry.h"
+#include "ctl/qmp_machine.h"
 
 /* cpu_bus trampolines: the core sees only these. */
 static uint32_t bus_io_in(void *opaque, struct cpu *c, uint16_t port, int size)
@@ -128,6 +129,7 @@ static int do_reset(struct machine *m, const char *why, bool triple)
         fprintf(stderr, "pinvm: reset: %s\n", err);
         return 1;
     }
+    qmp_machine_guest_reset(m);
     return -1;
 }
 
@@ -135,6 +137,9 @@ int machine_run(struct machine *m)
 {
     struct cpu *c = m->cpus[0];
     for (;;) {
+        /* QMP between slices; blocks there while paused (-S, stop). */
+        if (qmp_machine_poll(m))
+            return 0;
         c->exit_request = 0;
         enum cpu_exit why = cpu_run(c, MACHINE_SLICE);
         int st;

@@ -48,7 +48,7 @@ static struct pin_audit *fake_audit(void *opaque)
     return &((struct fake *)opaque)->audit;
 }
 
-static void fake_reset(void *opaque)
+static int fake_reset(void *opaque)
 {
     struct fake *f = opaque;
 
@@ -60,6 +60,7 @@ static void fake_reset(void *opaque)
     }
     f->booted = false;
     f->resets++;
+    return 0;
 }
 
 /* One tick of the fake guest. Returns an exit status >= 0 to end. */

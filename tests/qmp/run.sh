@@ -21,7 +21,7 @@ case " $TARGETS " in *" fake "*)
     mkdir -p "$BUILD/tests"
     if ! $CC -std=gnu17 -O1 -g -Wall -Wextra -Werror -Isrc \
             -fsanitize=address,undefined -fno-sanitize-recover=all \
-            -o "$FAKE" tests/qmp/qmp_fake.c src/ctl/*.c src/pin/audit.c \
+            -o "$FAKE" tests/qmp/qmp_fake.c src/ctl/qmp.c src/ctl/ctl.c src/pin/audit.c \
             src/pin/crpin.c src/util/disasm.c src/util/log.c \
             -ljansson -lZydis -lpthread; then
         echo "qmp_fake does not build"
