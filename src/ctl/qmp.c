@@ -281,7 +281,8 @@ static int socket_is_live(const struct sockaddr_un *sa)
     if (fd < 0)
         return -1;
     r = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
-    if (r == 0)
+    /* EAGAIN: a listener whose backlog is full is still a listener. */
+    if (r == 0 || errno == EAGAIN)
         r = 1;
     else if (errno == ECONNREFUSED || errno == ENOENT)
         r = 0;
@@ -337,7 +338,8 @@ static int open_listener(struct qmp_server *s, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    if (listen(fd, 1) < 0 || set_nonblock_cloexec(fd) < 0 ||
+    /* Clients beyond the one served queue here until it leaves. */
+    if (listen(fd, 8) < 0 || set_nonblock_cloexec(fd) < 0 ||
         stat(s->spec.path, &st) < 0) {
         snprintf(err, errlen, "-qmp: listen on %s: %s", s->spec.path,
                  strerror(errno));

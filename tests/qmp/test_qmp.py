@@ -413,6 +413,18 @@ def long_lines(t):
 
 
 @test()
+def events_only_after_negotiation(t):
+    vm = VM(t, paused=False)  # the guest runs into its pin at once
+    try:
+        c = vm.client(negotiate=False)
+        check(c.silent(0.3), "event before qmp_capabilities")
+        c.negotiate()
+        c.event("CR_PIN_VIOLATION")
+    finally:
+        vm.close()
+
+
+@test()
 def many_rapid_commands(t):
     vm = VM(t, paused=False)
     try:
@@ -568,6 +580,8 @@ def violation_event_then_unpin(t):
               not d["new"] & SMEP and (d["old"] ^ d["new"]) == SMEP,
               f"values {d}")
         check(isinstance(d["rip"], int) and d["rip"] > 0, f"rip {d}")
+        if not t.real:  # the fake's RIP is above INT64_MAX on purpose
+            check(d["rip"] == 0xffffffff81000123, f"u64 rip {d['rip']}")
         check(re.fullmatch(r"[0-9a-f]{2}( [0-9a-f]{2})*", d["insn"]) and
               d["insn"].startswith("0f 22"), f"insn {d['insn']!r}")
         pins = c.ok("query-cr-pins")[0]
@@ -754,6 +768,21 @@ def live_socket_refused(t):
                 vm.close()
         finally:
             s.close()
+        # A second pinvm on the first one's socket.
+        first = VM(t, sockdir=d)
+        try:
+            c1 = first.client()
+            vm = VM(t, sockdir=d)
+            try:
+                rc = vm.wait_exit()
+                check(rc != 0 and "in use" in vm.stderr(),
+                      f"second: rc {rc}, stderr {vm.stderr()!r}")
+            finally:
+                vm.close()
+            check(c1.ok("query-status")["status"] == "prelaunch",
+                  "first pinvm hurt")
+        finally:
+            first.close()
         with open(path + ".txt", "w") as f:
             f.write("keep me")
         vm = VM(t, spec=f"unix:{path}.txt,server=on,wait=off", sockdir=d)
