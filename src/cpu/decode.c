@@ -487,7 +487,8 @@ opcode:;
         i->addrsize = (code_size == 2) ^ adsz67 ? 2 : 4;
     /* IN/OUT/INS/OUTS have no 64-bit form: REX.W is ignored */
     if (i->opsize == 8 && i->map == 0 &&
-        ((op >= 0xe4 && op <= 0xe7) || op >= 0xec || (op >= 0x6c && op <= 0x6f)))
+        ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) ||
+         (op >= 0x6c && op <= 0x6f)))
         i->opsize = 4;
 
     if (o1 == Zb || o1 == Zv) {
