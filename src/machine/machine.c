@@ -124,12 +124,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     for (int i = 0; i < m->ncpus; i++)
         add_device(m, &lapic_ops, &m->lapic[i]);
 
-    /* The debug-exit port goes first: -device may move it onto another
-     * device's ports, and the error should name the clash. */
-    if (add_ports(m, "isa-debug-exit", cfg->debugexit_iobase,
-                  cfg->debugexit_iosize, 4, &m->dbgexit, debugexit_read,
-                  debugexit_write, err, errlen) < 0 ||
-        add_ports(m, "i8259 master", 0x20, 2, 1, &m->pic[0], pic8259_read,
+    if (add_ports(m, "i8259 master", 0x20, 2, 1, &m->pic[0], pic8259_read,
                   pic8259_write, err, errlen) < 0 ||
         add_ports(m, "i8259 slave", 0xa0, 2, 1, &m->pic[1], pic8259_read,
                   pic8259_write, err, errlen) < 0 ||
@@ -148,9 +143,26 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
                   fwcfg_write, err, errlen) < 0 ||
         add_ports(m, "PIIX reset control", 0xcf9, 1, 1, &m->rcr,
                   resetctl_read, resetctl_write, err, errlen) < 0) {
-        char tmp[256];
-        snprintf(tmp, sizeof tmp, "-device isa-debug-exit: %s", err);
-        snprintf(err, errlen, "%s", tmp);
+        machine_destroy(m);
+        return -1; /* fixed map: cannot happen */
+    }
+    /* Last, so that a -device that moves it onto another device's ports
+     * is refused naming that device. */
+    struct io_region dx = {"isa-debug-exit", cfg->debugexit_iobase,
+                           cfg->debugexit_iosize, 4, &m->dbgexit,
+                           debugexit_read, debugexit_write};
+    if (iomap_add(&m->io, &dx) < 0) {
+        const char *other = "another device";
+        for (uint32_t p = 0; p < cfg->debugexit_iosize; p++) {
+            const struct io_region *o = iomap_find(&m->io, cfg->debugexit_iobase + p);
+            if (o) {
+                other = o->name;
+                break;
+            }
+        }
+        fail(err, errlen, "-device isa-debug-exit: ports 0x%x-0x%x overlap %s",
+             cfg->debugexit_iobase,
+             cfg->debugexit_iobase + cfg->debugexit_iosize - 1, other);
         machine_destroy(m);
         return -1;
     }
