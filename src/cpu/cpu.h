@@ -208,6 +208,7 @@ struct cpu {
     bool intr_shadow;       /* STI / MOV SS blocking for one instruction */
     bool nmi_pending, nmi_blocked, smi_pending;
     volatile int exit_request; /* set by devices/host to leave cpu_run() */
+    /* opaque is bus->opaque for both */
     int (*irq_pending)(void *opaque, struct cpu *c); /* vector or -1; may be NULL */
     void (*irq_ack)(void *opaque, struct cpu *c, int vec);
 
@@ -233,6 +234,13 @@ struct cpu {
 
     /* CPUID configuration */
     uint32_t cpuid_features_off; /* reserved for -cpu -feat handling */
+
+    /* MTRRs (stored, no effect on memory types): fixed-range MSRs 0x250,
+     * 0x258, 0x259, 0x268..0x26f in that order; variable base/mask pairs
+     * 0x200..0x20f. */
+    uint64_t mtrr_fixed[11];
+    uint64_t mtrr_var[16];
+    uint32_t log_int_seq; /* -d int event counter (QEMU's "count") */
 };
 
 /* ---- lifecycle (exec.c / system.c) ---- */
