@@ -141,6 +141,26 @@ check_err "reset, -no-reboot" 0 "guest requested reset via port 0xcf9, shutting 
 kludge "$tmp/triple" 0x100000 '\x90\x0f\x0b'
 check_err "triple fault, -no-reboot" 0 "guest triple fault, shutting down (-no-reboot)" \
     -kernel "$tmp/triple" -no-reboot
+# RAM survives a reset (QEMU -kernel): the first boot sets a flag at 2 MiB,
+# prints R and resets; the second sees the flag, prints B and exits.
+#   mov eax,[0x200000]; test eax,eax; jnz 2f; mov dword [0x200000],1
+#   mov dx,0x3f8; mov al,'R'; out dx,al; <reset>; 2: mov dx,0x3f8;
+#   mov al,'B'; out dx,al; mov al,0x10; out 0xf4,al
+boot_twice() {
+    kludge "$1" 0x100000 "\xa1\x00\x00\x20\x00\x85\xc0\x75\x19\xc7\x05\x00\x00\x20\x00\x01\x00\x00\x00\x66\xba\xf8\x03\xb0\x52\xee$2\x66\xba\xf8\x03\xb0\x42\xee\xb0\x10\xe6\xf4"
+}
+boot_twice "$tmp/reboot_cf9" '\xb0\x06\x66\xba\xf9\x0c\xee\xf4'
+check "reset via 0xcf9 reboots, RAM kept" 33 "RB" -kernel "$tmp/reboot_cf9"
+boot_twice "$tmp/reboot_kbd" '\xb0\xfe\xe6\x64\xf4\x90\x90\x90'
+check "reset via 0x64 reboots" 33 "RB" -kernel "$tmp/reboot_kbd"
+boot_twice "$tmp/reboot_92" '\xb0\x01\xe6\x92\xf4\x90\x90\x90'
+check "reset via 0x92 reboots" 33 "RB" -kernel "$tmp/reboot_92"
+boot_twice "$tmp/reboot_triple" '\x0f\x0b\x90\x90\x90\x90\x90\x90'
+check "triple fault reboots" 33 "RB" -kernel "$tmp/reboot_triple"
+check "-d cpu_reset on reboot" 33 "CPU Reset (CPU 0)" -kernel "$tmp/reboot_triple" -d cpu_reset
+#   sti; hlt
+kludge "$tmp/sti_hlt" 0x100000 '\xfb\xf4'
+check_err "hlt with IF=1, no interrupt source" 1 "no interrupt source is enabled" -kernel "$tmp/sti_hlt"
 check "-d cpu_reset dump" 33 "EAX=00000000" -kernel "$tmp/ok" -d cpu_reset
 check "-D log file" 33 "K" -kernel "$tmp/ok" -d cpu_reset -D "$tmp/log"
 if grep -q "CPU Reset (CPU 0)" "$tmp/log" 2>/dev/null; then pass=$((pass + 1)); else
