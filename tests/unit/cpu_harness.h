@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
+#include "cpu/decode.h"
 
 #define H_RAM_SIZE (4u << 20)
 #define H_VECTOR 0x500

@@ -1,0 +1,181 @@
+/* The run loop and the decoded-block cache: self-modifying code, page-
+ * crossing and IP-wrapping instructions, the budget, code outside RAM,
+ * and the -d in_asm trace. */
+#include "cpu_harness.h"
+#include "unit.h"
+
+static struct harness h;
+
+/* A store into the block that is running changes the very next
+ * instruction of that block. */
+GUEST_ASM(smc_same_block, ".code64",
+          "movb $5, patch+1(%rip)\n"
+          "patch: mov $0, %eax\n"
+          "hlt");
+TEST(store_into_running_block_changes_next_instruction)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, smc_same_block, GUEST_LEN(smc_same_block));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RAX], 5);
+    CHECK_EQ(h_vector(&h), H_NOVEC);
+    h_free(&h);
+}
+
+/* A function decoded and run once, then patched, then called again. */
+GUEST_ASM(smc_patch_func, ".code64",
+          "call f\n mov %eax, %ebx\n"
+          "movl $42, f+1(%rip)\n"
+          "call f\n hlt\n"
+          "f: mov $7, %eax\n ret\n");
+TEST(patched_function_is_redecoded)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, smc_patch_func, GUEST_LEN(smc_patch_func));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RBX], 7);
+    CHECK_EQ(h.c.regs[R_RAX], 42);
+    h_free(&h);
+}
+
+/* REP STOSB overwrites code that was already decoded (the loop body). */
+GUEST_ASM(smc_rep, ".code64",
+          "xor %ebx, %ebx\n mov $2, %esi\n"
+          "1: call body\n"
+          "lea body(%rip), %rdi\n mov $0x90, %al\n mov $3, %ecx\n rep stosb\n" /* inc ebx -> nops */
+          "dec %esi\n jnz 1b\n hlt\n"
+          "body: inc %ebx\n nop\n ret\n");
+TEST(rep_stos_over_cached_code)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, smc_rep, GUEST_LEN(smc_rep));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RBX], 1); /* the second call ran the NOPs */
+    h_free(&h);
+}
+
+/* mov eax, imm32 straddling the 4 KiB boundary at 0x11000 */
+GUEST_ASM(cross_page, ".code64",
+          ".fill 4094, 1, 0x90\n mov $0x12345678, %eax\n hlt");
+TEST(instruction_crossing_a_page)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, cross_page, GUEST_LEN(cross_page));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RAX], 0x12345678);
+    CHECK_EQ(h.c.rip, H_CODE + GUEST_LEN(cross_page));
+    CHECK_EQ(h.c.icount, 4094 + 2);
+    /* run it again from the cache: same result */
+    h.c.rip = H_CODE;
+    h.c.halted = false;
+    h.c.regs[R_RAX] = 0;
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RAX], 0x12345678);
+    h_free(&h);
+}
+
+/* The second half of the instruction is on an unmapped page: #PF for the
+ * fetch, reported at the instruction's start. */
+TEST(crossing_into_unmapped_page_faults_at_start)
+{
+    h_init(&h, H_LONG);
+    static const uint8_t part[] = { 0xb8, 0x78, 0x56 };
+    memcpy(h.ram + 0x3ffffd, part, sizeof(part));
+    h.c.rip = 0x3ffffd;
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_PF);
+    CHECK_EQ(h_frame(&h, 1), 0x3ffffd);
+    CHECK(h_frame(&h, 0) & PFEC_I);
+    CHECK_EQ(h.c.cr2, 0x400000);
+    h_free(&h);
+}
+
+TEST(budget_stops_mid_block)
+{
+    static const uint8_t nops[] = { 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xf4 };
+    h_init(&h, H_LONG);
+    h_load(&h, nops, sizeof(nops));
+    CHECK_EQ(h_run_n(&h, 3), CPU_EXIT_BUDGET);
+    CHECK_EQ(h.c.icount, 3);
+    CHECK_EQ(h.c.rip, H_CODE + 3);
+    CHECK_EQ(h_run(&h), CPU_EXIT_HLT);
+    CHECK_EQ(h.c.icount, 7);
+    h_free(&h);
+}
+
+/* 16-bit IP wraps from FFFF to 0 (within CS), also inside an instruction. */
+TEST(real_mode_ip_wraps_at_64k)
+{
+    h_init(&h, H_REAL);
+    h_seg(&h.c, S_CS, 0x2000, 0x20000, 0xffff, 0x9b);
+    h.ram[0x2fffe] = 0x90;       /* nop */
+    h.ram[0x2ffff] = 0xb8;       /* mov ax, 0x1234 (wraps after the opcode) */
+    h.ram[0x20000] = 0x34;
+    h.ram[0x20001] = 0x12;
+    h.ram[0x20002] = 0xf4;
+    h.c.rip = 0xfffe;
+    cpu_state_changed(&h.c);
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RAX] & 0xffff, 0x1234);
+    CHECK_EQ(h.c.rip, 3);
+    CHECK_EQ(h_vector(&h), H_NOVEC);
+    h_free(&h);
+}
+
+/* Fetch from a physical address outside RAM must not crash: the bus
+ * returns 0xff bytes here, which decode to FF /7 (#UD). */
+TEST(fetch_outside_ram_is_harmless)
+{
+    h_init(&h, H_LONG);
+    h_w64(&h, 0x5010, 0x400000 | 0x83); /* 4-6 MiB: beyond the 4 MiB RAM */
+    cpu_state_changed(&h.c);
+    h.c.rip = 0x400000;
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_UD);
+    CHECK_EQ(h_frame(&h, 0), 0x400000);
+    h_free(&h);
+}
+
+/* Jcc rel16 in 32-bit code with a 66 prefix truncates EIP to 16 bits. */
+TEST(jcc_with_16bit_operand_size_truncates_eip)
+{
+    h_init(&h, H_PROT32);
+    static const uint8_t jmp16[] = { 0x66, 0xe9, 0x00, 0x00 }; /* jmp rel16 +0 */
+    memcpy(h.ram + 0x12340, jmp16, sizeof(jmp16));
+    h.ram[0x2344] = 0xf4;
+    h.c.rip = 0x12340;
+    h_run(&h);
+    CHECK_EQ(h.c.rip, 0x2345);
+    h_free(&h);
+}
+
+TEST(in_asm_log_prints_each_new_block)
+{
+    static const uint8_t code[] = { 0x31, 0xc0, 0xff, 0xc0, 0xf4 }; /* xor; inc; hlt */
+    FILE *f = tmpfile();
+    h_init(&h, H_LONG);
+    h.log.out = f;
+    h.log.mask = LOG_IN_ASM;
+    h_load(&h, code, sizeof(code));
+    h_run(&h);
+    char buf[4096] = { 0 };
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = 0;
+    CHECK(strstr(buf, "IN: \n") != NULL);
+    CHECK(strstr(buf, "0x0000000000010000:  ") != NULL);
+    CHECK(strstr(buf, "0x0000000000010004:  ") != NULL);
+    CHECK(strstr(buf, "xor") != NULL);
+    fclose(f);
+    h_free(&h);
+}
+
+static const struct unit_test tests[] = {
+    T(store_into_running_block_changes_next_instruction),
+    T(patched_function_is_redecoded), T(rep_stos_over_cached_code),
+    T(instruction_crossing_a_page), T(crossing_into_unmapped_page_faults_at_start),
+    T(budget_stops_mid_block), T(real_mode_ip_wraps_at_64k),
+    T(fetch_outside_ram_is_harmless), T(jcc_with_16bit_operand_size_truncates_eip),
+    T(in_asm_log_prints_each_new_block),
+};
+UNIT_MAIN(tests)
