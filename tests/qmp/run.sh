@@ -16,9 +16,9 @@ TARGETS=${QMP_TARGETS:-fake pinvm}
 FAKE=$BUILD/tests/qmp_fake
 args=()
 fail_pre=0
+mkdir -p "$BUILD/tests"
 
 case " $TARGETS " in *" fake "*)
-    mkdir -p "$BUILD/tests"
     if ! $CC -std=gnu17 -O1 -g -Wall -Wextra -Werror -Isrc \
             -fsanitize=address,undefined -fno-sanitize-recover=all \
             -o "$FAKE" tests/qmp/qmp_fake.c src/ctl/qmp.c src/ctl/ctl.c src/pin/audit.c \
