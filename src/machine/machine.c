@@ -83,6 +83,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     switch (cfg->serial) {
     case SERIAL_STDIO:
         chardev_init_fd(&m->serial_out, STDOUT_FILENO);
+        m->serial_out.in_fd = STDIN_FILENO; /* as QEMU's stdio chardev */
         break;
     case SERIAL_NONE:
         chardev_init_null(&m->serial_out);
@@ -194,6 +195,17 @@ void machine_destroy(struct machine *m)
     m->ram = NULL;
     free(m->code_pages);
     m->code_pages = NULL;
+}
+
+void machine_poll_input(struct machine *m)
+{
+    uint8_t buf[UART_FIFO_SIZE];
+    unsigned room = uart16550_rx_room(&m->com1);
+    if (room > sizeof buf)
+        room = sizeof buf;
+    size_t n = chardev_read_ready(&m->serial_out, buf, room);
+    for (size_t i = 0; i < n; i++)
+        uart16550_receive(&m->com1, buf[i]);
 }
 
 void machine_reset_devices(struct machine *m)

@@ -112,6 +112,10 @@ uint64_t machine_mmio_read(struct machine *m, struct cpu *c, uint64_t pa,
 void machine_mmio_write(struct machine *m, struct cpu *c, uint64_t pa,
                         int size, uint64_t val);
 
+/* Between slices: move host input that is ready into COM1's receiver,
+ * only as much as it can hold (the host side waits, nothing is lost). */
+void machine_poll_input(struct machine *m);
+
 /* Every device's reset (the vCPUs are machine_run.c's). */
 void machine_reset_devices(struct machine *m);
 

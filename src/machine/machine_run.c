@@ -99,9 +99,7 @@ int machine_start(struct machine *m, char *err, size_t errlen)
 
 int machine_reset(struct machine *m, char *err, size_t errlen)
 {
-    machine_reset_devices(m);
-    for (int i = 0; i < m->ncpus; i++)
-        lapic_reset(&m->lapic[i]);
+    machine_reset_devices(m); /* the LAPICs are in the device list */
     m->resets++;
     return boot(m, err, errlen);
 }
@@ -140,6 +138,7 @@ int machine_run(struct machine *m)
         /* QMP between slices; blocks there while paused (-S, stop). */
         if (qmp_machine_poll(m))
             return 0;
+        machine_poll_input(m);
         c->exit_request = 0;
         enum cpu_exit why = cpu_run(c, MACHINE_SLICE);
         int st;

@@ -68,6 +68,13 @@ static unsigned fifo_cap(const struct uart16550 *u)
     return (u->fcr & FCR_ENABLE) ? UART_FIFO_SIZE : 1;
 }
 
+unsigned uart16550_rx_room(const struct uart16550 *u)
+{
+    if (u->mcr & MCR_LOOP)
+        return 0; /* loopback: the line is disconnected */
+    return fifo_cap(u) - u->rx_count;
+}
+
 bool uart16550_receive(struct uart16550 *u, uint8_t byte)
 {
     if (u->rx_count >= fifo_cap(u)) {

@@ -34,6 +34,8 @@ void uart16550_write(void *dev, uint64_t off, int size, uint64_t val);
 /* Host side: a byte arrives on the line. Returns false if the FIFO was
  * full (the byte is lost and LSR.OE is set, as on the chip). */
 bool uart16550_receive(struct uart16550 *u, uint8_t byte);
+/* How many bytes the receiver can take now without an overrun. */
+unsigned uart16550_rx_room(const struct uart16550 *u);
 
 /* LSR bits */
 #define UART_LSR_DR   0x01

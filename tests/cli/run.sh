@@ -161,6 +161,12 @@ check "-d cpu_reset on reboot" 33 "CPU Reset (CPU 0)" -kernel "$tmp/reboot_tripl
 #   sti; hlt
 kludge "$tmp/sti_hlt" 0x100000 '\xfb\xf4'
 check_err "hlt with IF=1, no interrupt source" 1 "no interrupt source is enabled" -kernel "$tmp/sti_hlt"
+# Serial input from stdin (-serial stdio, as QEMU): poll LSR.DR, read RBR,
+# exit with the byte: 'A' -> (0x41 << 1) | 1 = 131.
+#   mov dx,0x3fd; 1: in al,dx; test al,1; jz 1b; mov dx,0x3f8; in al,dx; out 0xf4,al
+kludge "$tmp/echo_in" 0x100000 '\x66\xba\xfd\x03\xec\xa8\x01\x74\xfb\x66\xba\xf8\x03\xec\xe6\xf4'
+printf A | timeout 20 "$PINVM" -kernel "$tmp/echo_in" >/dev/null 2>&1; rc=$?
+if [ $rc = 131 ]; then pass=$((pass + 1)); else echo "FAIL serial input: status $rc, want 131"; fail=$((fail + 1)); fi
 check "-d cpu_reset dump" 33 "EAX=00000000" -kernel "$tmp/ok" -d cpu_reset
 check "-D log file" 33 "K" -kernel "$tmp/ok" -d cpu_reset -D "$tmp/log"
 if grep -q "CPU Reset (CPU 0)" "$tmp/log" 2>/dev/null; then pass=$((pass + 1)); else

@@ -130,6 +130,32 @@ TEST(uart_receive_and_loopback)
     stop();
 }
 
+TEST(host_input_reaches_receiver_without_overrun)
+{
+    int fds[2];
+    setup_cfg();
+    CHECK_EQ(start(), 0);
+    CHECK_EQ(pipe(fds), 0);
+    m.serial_out.in_fd = fds[0];
+    machine_poll_input(&m); /* nothing ready: no block, no data */
+    CHECK_EQ(in8(0x3fd) & UART_LSR_DR, 0);
+    CHECK_EQ(write(fds[1], "hi!", 3), 3);
+    /* FIFO off: one byte at a time, the rest waits in the pipe */
+    machine_poll_input(&m);
+    CHECK_EQ(in8(0x3fd) & (UART_LSR_DR | UART_LSR_OE), UART_LSR_DR);
+    CHECK_EQ(in8(0x3f8), 'h');
+    out8(0x3fa, 0x01); /* FIFO on */
+    machine_poll_input(&m);
+    CHECK_EQ(in8(0x3f8), 'i');
+    CHECK_EQ(in8(0x3f8), '!');
+    CHECK_EQ(in8(0x3fd) & UART_LSR_DR, 0);
+    close(fds[1]);
+    machine_poll_input(&m); /* EOF switches input off */
+    CHECK_EQ(m.serial_out.in_fd, -1);
+    close(fds[0]);
+    stop();
+}
+
 TEST(uart_irq_reaches_pic_irr)
 {
     setup_cfg();
@@ -523,6 +549,7 @@ static const struct unit_test tests[] = {
     T(uart_transmits_to_backend_and_reports_thr_empty),
     T(uart_registers),
     T(uart_receive_and_loopback),
+    T(host_input_reaches_receiver_without_overrun),
     T(uart_irq_reaches_pic_irr),
     T(debug_exit_status_and_exit_request),
     T(debug_exit_moved_by_device_flag),
