@@ -402,9 +402,11 @@ bool ctl_poll(struct ctl *c, int timeout_ms)
     }
     if (c->reset_pending && !c->quit) {
         c->reset_pending = false;
-        if (c->be.reset && c->be.reset(c->be.opaque) < 0) {
+        int r = c->be.reset ? c->be.reset(c->be.opaque) : 0;
+        if (r != 0) {
             c->quit = true;
-            ctl_event_shutdown(c, false, "host-error");
+            ctl_event_shutdown(c, false, r > 0 ? "host-qmp-system-reset"
+                                                : "host-error");
             return true;
         }
         /* The RFC's duty of host userspace on reboot; cpu_reset() does it

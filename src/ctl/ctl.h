@@ -30,7 +30,8 @@ struct ctl_backend {
     /* The machine's audit trail; may return NULL (no violation data). */
     struct pin_audit *(*audit)(void *opaque);
     /* Reset the machine (RAM image reloaded, every vCPU cpu_reset()).
-     * Returns 0, or -1 if the machine cannot go on (the VM then quits). */
+     * Returns 0; 1 if the machine shuts down instead (-no-reboot, as
+     * QEMU does for system_reset); -1 if it cannot go on. Both quit. */
     int (*reset)(void *opaque);
     /* Make running vCPUs leave cpu_run() soon (after stop, inject-smi);
      * may be NULL when the control thread is the vCPU thread. */

@@ -26,6 +26,10 @@ static int be_reset(void *opaque)
     struct machine *m = opaque;
     char err[512];
 
+    /* QEMU -no-reboot turns every reset, system_reset too, into a
+     * shutdown. */
+    if (m->cfg->no_reboot)
+        return 1;
     /* Runs between slices on the run loop's thread: no vCPU is inside
      * cpu_run(). machine_reset() calls cpu_reset(), which clears pins. */
     if (machine_reset(m, err, sizeof err) < 0) {

@@ -400,5 +400,7 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
         return fail(err, errlen, "no -kernel given (try --help)");
     if (!*cfg->kernel)
         return fail(err, errlen, "-kernel: empty file name");
+    if (cfg->start_paused && !cfg->qmp)
+        return fail(err, errlen, "-S: needs -qmp (only QMP \"cont\" can start the guest)");
     return 0;
 }

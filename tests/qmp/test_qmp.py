@@ -150,12 +150,12 @@ class VM:
     """One pinvm (or fake) process with a QMP socket in a private dir."""
 
     def __init__(self, target, paused=True, opts="server=on,wait=off",
-                 extra=(), spec=None, sockdir=None):
+                 extra=(), spec=None, sockdir=None, kernel="pin_loop"):
         self.dir = sockdir or tempfile.mkdtemp(prefix="pinvm-qmp-")
         self.own_dir = sockdir is None
         self.path = os.path.join(self.dir, "qmp.sock")
         self.spec = spec if spec is not None else f"unix:{self.path},{opts}"
-        argv = target.argv(self.spec) + list(extra)
+        argv = target.argv(self.spec, kernel) + list(extra)
         if paused:
             argv.append("-S")
         self.out_path = os.path.join(self.dir, "serial.out")
@@ -692,7 +692,51 @@ def quit_command(t):
         vm.close()
 
 
+@test(real_only=True)
+def guest_reset_event(t):
+    vm = VM(t, kernel="reset_once")
+    try:
+        c = vm.client()
+        c.ok("cont")
+        r = c.event("RESET")
+        check(r["data"] == {"guest": True, "reason": "guest-reset"},
+              f"reset {r}")
+        s = c.event("SHUTDOWN")
+        check(s["data"] == {"guest": True, "reason": "guest-shutdown"},
+              f"shutdown {s}")
+        check(vm.wait_exit() == (0x11 << 1) | 1, "reset_once exit status")
+    finally:
+        vm.close()
+
+
+@test(real_only=True)
+def system_reset_with_no_reboot_shuts_down(t):
+    vm = VM(t, extra=("-no-reboot",))
+    try:
+        c = vm.client()
+        c.ok("system_reset")
+        s = c.event("SHUTDOWN")
+        check(s["data"] == {"guest": False, "reason": "host-qmp-system-reset"},
+              f"shutdown {s}")
+        check(vm.wait_exit() == 0, "exit status")
+        check(not os.path.exists(vm.path), "socket file left behind")
+    finally:
+        vm.close()
+
+
 # ---- the socket and -qmp ---------------------------------------------------
+
+@test(real_only=True)
+def paused_needs_qmp(t):
+    # -S alone could never run the guest: refused at parse time.
+    argv = t.argv("unix:unused", "pin_loop")
+    i = argv.index("-qmp")
+    argv = argv[:i] + argv[i + 2:] + ["-S"]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=TIMEOUT)
+    check(r.returncode == 2 and b"-S: needs -qmp" in r.stderr,
+          f"rc {r.returncode} {r.stderr!r}")
+
 
 @test()
 def legacy_spelling(t):
@@ -821,11 +865,14 @@ def main():
     a = ap.parse_args()
     targets = []
     if a.pinvm:
+        kdir = os.path.dirname(a.kernel)
         targets.append(Target(
-            "pinvm", lambda spec: [a.pinvm, "-kernel", a.kernel, "-nographic",
-                                   "-m", "128", "-qmp", spec], True))
+            "pinvm", lambda spec, k: [a.pinvm, "-kernel",
+                                      os.path.join(kdir, k + ".elf"),
+                                      "-nographic", "-m", "128", "-qmp", spec],
+            True))
     if a.fake:
-        targets.append(Target("fake", lambda spec: [a.fake, "-qmp", spec],
+        targets.append(Target("fake", lambda spec, k: [a.fake, "-qmp", spec],
                               False))
     passed = failed = 0
 
