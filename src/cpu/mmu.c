@@ -228,12 +228,16 @@ static bool perm_fault(const struct cpu *c, uint32_t fl, int kind,
     return false;
 }
 
+/* walk() result: 0 = translated, else WALK_FAULT | page-fault error code
+ * (an error code can itself be 0: a supervisor read of a not-present page). */
+#define WALK_FAULT (1u << 31)
+
 /* Page-fault error code, SDM Vol 3A 4.7. I/D only when SMEP or (PAE/4-level
  * and NXE), i.e. when fetch rights can differ from read rights. */
 static uint32_t pf_err(const struct cpu *c, uint32_t p_rsvd, int kind,
                        unsigned ctx)
 {
-    uint32_t err = p_rsvd;
+    uint32_t err = WALK_FAULT | p_rsvd;
     if (kind == TLB_WRITE)
         err |= PFEC_W;
     if (ctx == TLB_CTX_USER)
@@ -287,8 +291,8 @@ static inline void pte_set(struct cpu *c, const struct pte_ref *r, int size,
     }
 }
 
-/* Translate lin with paging on. Returns 0 and fills *x, or a page-fault
- * error code. peek: no permission checks and no A/D updates.
+/* Translate lin with paging on. Returns 0 and fills *x, or WALK_FAULT |
+ * the page-fault error code. peek: no permission checks and no A/D updates.
  * A bits of non-leaf entries are set as they are used, the leaf's A (and D
  * for a write) only once the access is known to be allowed (as QEMU). */
 static uint32_t walk(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
@@ -435,7 +439,7 @@ static uint64_t translate(struct cpu *c, uint64_t lin, int kind, unsigned ctx)
     }
     uint32_t err = walk(c, lin, kind, ctx, false, &x);
     if (err)
-        page_fault(c, lin, err);
+        page_fault(c, lin, err & ~WALK_FAULT);
     tlb_fill(c, lin, kind, ctx, &x);
     return x.pa;
 }
@@ -679,7 +683,9 @@ uint64_t mmu_seg_slow(struct cpu *c, int seg, uint64_t off, int size, int acc)
         uint64_t upper = (s->attr & SEG_ATTR_DB) ? 0xffffffffull : 0xffffull;
         if (off <= s->limit || last > upper)
             cpu_raise(c, exc, 0);
-    } else if (last > s->limit) {
+    } else if (last > s->limit && s->limit != 0xffffffffu) {
+        /* SDM 5.3: with a 4G limit an access that wraps past 4G may or
+         * may not fault; we wrap (as QEMU does). */
         cpu_raise(c, exc, 0);
     }
     /* Outside 64-bit mode the linear address wraps at 4G. */
