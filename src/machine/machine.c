@@ -83,7 +83,10 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     switch (cfg->serial) {
     case SERIAL_STDIO:
         chardev_init_fd(&m->serial_out, STDOUT_FILENO);
-        m->serial_out.in_fd = STDIN_FILENO; /* as QEMU's stdio chardev */
+        /* Input as QEMU's stdio chardev; but a background job reading
+         * its terminal would be stopped by SIGTTIN, so not then. */
+        if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp())
+            m->serial_out.in_fd = STDIN_FILENO;
         break;
     case SERIAL_NONE:
         chardev_init_null(&m->serial_out);
