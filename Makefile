@@ -60,7 +60,7 @@ demo: all guests
 
 # Benchmarks side by side with QEMU TCG (bench/run.py; README "Performance").
 # Never part of `make test`. BENCH_ARGS e.g. "--only alu,mem --no-rss".
-BENCH_RUNS  ?= 5
+BENCH_RUNS  ?= 3
 BENCH_SCALE ?= 1
 BENCH_ARGS  ?=
 bench: all guests

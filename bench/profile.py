@@ -47,18 +47,28 @@ def callgrind(b, w, n, system, outfile):
     return int(m.group(1)), bl
 
 
-def top_functions(outfile, k):
-    r = subprocess.run(["callgrind_annotate", "--inclusive=no", outfile],
-                       capture_output=True, text=True)
-    rows = []
+def function_costs(outfile):
+    """Self cost (Ir) per function from callgrind_annotate."""
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                        outfile], capture_output=True, text=True)
+    costs = {}
     for line in r.stdout.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S+)", line)
-        if m:
-            fn = m.group(3).split(":")[-1]
-            rows.append("%s %s%%" % (fn, m.group(2)))
-        if len(rows) == k:
-            break
-    return rows
+        m = re.match(r"\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S+)", line)
+        if m and ":" in m.group(2) and "PROGRAM" not in line:
+            fn = m.group(2).split(":")[-1]
+            costs[fn] = costs.get(fn, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def top_functions(f_n, f_0, k):
+    """The k functions with the most self cost in the timed part (n=N run
+    minus n=0 run), as "name pct%" of that difference."""
+    cn = function_costs(f_n)
+    c0 = function_costs(f_0) if f_0 else {}
+    delta = {fn: v - c0.get(fn, 0) for fn, v in cn.items()}
+    total = sum(v for v in delta.values() if v > 0) or 1
+    top = sorted(delta.items(), key=lambda kv: -kv[1])[:k]
+    return ["%s %.1f%%" % (fn, 100.0 * v / total) for fn, v in top if v > 0]
 
 
 def main():
@@ -112,7 +122,8 @@ def main():
                 ops = rn[1]["ops"]
                 per[s] = (ir, ops, rn[1]["insns"] or counts.get(w[0]))
                 if a.annotate and s == "pinvm":
-                    tops[w[0]] = top_functions(f_n, a.top)
+                    f_0 = os.path.join(a.out, "callgrind.%s.%s.n0" % (w[0], s)) if n else None
+                    tops[w[0]] = top_functions(f_n, f_0, a.top)
         p, pp = per.get("pinvm"), per.get("pinvm-pin")
         if not p:
             print("| %s | %d | - | - | FAIL | - | - | - |" % (w[0], n))
@@ -131,7 +142,8 @@ def main():
             bench.fmt(per_op, 4) if per_op else bench.fmt(ir),
             "%.1f" % hg if hg else "-", pin_op, over), flush=True)
     if tops:
-        print("\nTop functions by self cost (n=N, unpinned; includes start-up):\n")
+        print("\nTop functions by self cost in the timed part (n=N minus n=0, "
+              "unpinned; boot: the whole run):\n")
         for k, v in tops.items():
             print("- %s: %s" % (k, ", ".join(v)))
 
