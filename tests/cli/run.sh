@@ -167,6 +167,14 @@ check_err "hlt with IF=1, no interrupt source" 1 "no interrupt source is enabled
 kludge "$tmp/echo_in" 0x100000 '\x66\xba\xfd\x03\xec\xa8\x01\x74\xfb\x66\xba\xf8\x03\xec\xe6\xf4'
 printf A | timeout 20 "$PINVM" -kernel "$tmp/echo_in" >/dev/null 2>&1; rc=$?
 if [ $rc = 131 ]; then pass=$((pass + 1)); else echo "FAIL serial input: status $rc, want 131"; fail=$((fail + 1)); fi
+# Devices through the CPU (values checked against QEMU 7.2):
+#   LAPIC version: mov eax,[0xfee00030]; out 0xf4,al -> (0x14 << 1) | 1 = 41
+kludge "$tmp/apicver" 0x100000 '\xa1\x30\x00\xe0\xfe\xe6\xf4'
+check "LAPIC version via MMIO" 41 "" -kernel "$tmp/apicver"
+#   fw_cfg signature: mov dx,0x510; xor ax,ax; out dx,ax; inc dx; in al,dx;
+#   out 0xf4,al -> ('Q' << 1) | 1 = 163
+kludge "$tmp/fwsig" 0x100000 '\x66\xba\x10\x05\x66\x31\xc0\x66\xef\x42\xec\xe6\xf4'
+check "fw_cfg signature" 163 "" -kernel "$tmp/fwsig"
 check "-d cpu_reset dump" 33 "EAX=00000000" -kernel "$tmp/ok" -d cpu_reset
 check "-D log file" 33 "K" -kernel "$tmp/ok" -d cpu_reset -D "$tmp/log"
 if grep -q "CPU Reset (CPU 0)" "$tmp/log" 2>/dev/null; then pass=$((pass + 1)); else
