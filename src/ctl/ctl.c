@@ -144,6 +144,7 @@ static json_t *cmd_system_reset(void *opaque, json_t *args,
     (void)args;
     (void)err;
     c->reset_pending = true; /* done by ctl_poll(), after the reply */
+    qmp_server_yield(c->srv);
     return json_object();
 }
 
@@ -154,6 +155,7 @@ static json_t *cmd_quit(void *opaque, json_t *args, struct qmp_error *err)
     (void)args;
     (void)err;
     c->quit = true;
+    qmp_server_yield(c->srv);
     return json_object();
 }
 

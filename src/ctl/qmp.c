@@ -45,6 +45,7 @@ struct qmp_server {
     size_t out_len, out_cap;
     char *in;
     size_t in_len;
+    bool yield; /* qmp_server_yield(): stop after the current command */
 };
 
 const char *qmp_error_class_name(enum qmp_err_class cls)
@@ -723,6 +724,10 @@ static bool process_input(struct qmp_server *s)
             consume(s, used);
             dispatch(s, req);
             json_decref(req);
+            if (s->yield) {
+                s->yield = false;
+                return true;
+            }
             continue;
         }
         /* An error at the very end of the data may just be a message cut
@@ -858,6 +863,11 @@ int qmp_server_poll(struct qmp_server *s, int timeout_ms)
             process_input(s);
     }
     return 0;
+}
+
+void qmp_server_yield(struct qmp_server *s)
+{
+    s->yield = true;
 }
 
 bool qmp_server_has_client(struct qmp_server *s)

@@ -111,6 +111,10 @@ void qmp_server_close(struct qmp_server *s);
  * accept a client, read and answer commands, write queued output.
  * Returns 0, or -1 on an unrecoverable error of the listening socket. */
 int qmp_server_poll(struct qmp_server *s, int timeout_ms);
+/* Called by a handler whose effect happens after qmp_server_poll()
+ * returns (a reset, quit): commands the client sent after it wait for the
+ * next poll, so they see that effect. */
+void qmp_server_yield(struct qmp_server *s);
 /* Block until a client is connected (for wait=on). */
 int qmp_server_wait_client(struct qmp_server *s);
 bool qmp_server_has_client(struct qmp_server *s);

@@ -662,6 +662,15 @@ def system_reset_clears_pins(t):
         p = c.ok("query-cr-pins")[0]
         check(p["cr0-pinned"] == 0 and p["cr4-pinned"] == 0, f"pins {p}")
         check(c.ok("query-status")["status"] == "paused", "reset keeps paused")
+        # Commands sent with system_reset in one write run after the reset.
+        c.ok("set-cr-pins", {"cpu-index": 0, "cr4-pinned": SMEP})
+        c.send_raw(b'{"execute": "system_reset", "id": 1}\n'
+                   b'{"execute": "query-cr-pins", "id": 2}\n')
+        check(c.reply() == {"return": {}, "id": 1}, "pipelined reset")
+        r = c.reply()
+        check(r.get("id") == 2 and r["return"][0]["cr4-pinned"] == 0,
+              f"query after a pipelined reset: {r}")
+        c.event("RESET")
         # The guest boots again: its early CR writes go through, it pins
         # again and hits its pin again.
         c.events.clear()
