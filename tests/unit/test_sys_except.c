@@ -1,0 +1,352 @@
+/* Exception and interrupt delivery (except.c) in real, protected and long
+ * mode: frames, error codes, privilege changes through the TSS, IST, gate
+ * checks, #DF and triple fault, external interrupts and NMI. Tables are
+ * built in guest RAM by the harness (cpu_harness.h) and here. */
+#include "cpu/sys.h"
+#include "cpu_harness.h"
+#include "unit.h"
+
+struct fix {
+    struct harness h; /* first: the bus opaque is the fixture */
+    int irq_vec;      /* vector to raise, -1 when none */
+    int acks;
+};
+
+static struct fix F;
+
+static struct harness *setup(int mode)
+{
+    memset(&F, 0, sizeof F);
+    F.irq_vec = -1;
+    h_init(&F.h, mode);
+    return &F.h;
+}
+
+#define TSS_ADDR 0x120000u
+
+/* 8-byte TSS descriptor (type 9, DPL 0, present) */
+static uint64_t tss_desc(uint32_t base, uint32_t limit)
+{
+    return (uint64_t)(limit & 0xffff) | (uint64_t)(base & 0xffffff) << 16 |
+           0x89ull << 40 | (uint64_t)((limit >> 16) & 0xf) << 48 |
+           (uint64_t)(base >> 24) << 56;
+}
+
+/* IDT gate in the harness IDT: change DPL / IST / present */
+static void gate32_attr(struct harness *h, int vec, uint8_t attr)
+{
+    h_w8(h, H_IDT + (uint64_t)vec * 8 + 5, attr);
+}
+static void gate64_attr(struct harness *h, int vec, uint8_t attr, uint8_t ist)
+{
+    h_w8(h, H_IDT + (uint64_t)vec * 16 + 5, attr);
+    h_w8(h, H_IDT + (uint64_t)vec * 16 + 4, ist);
+}
+
+/* ---- real mode ---- */
+
+GUEST_ASM(real_int, ".code16", "sti\n int $0x21\n hlt");
+
+TEST(real_mode_int_uses_ivt_and_pushes_flags_cs_ip)
+{
+    struct harness *h = setup(H_REAL);
+    h_load(h, real_int, GUEST_LEN(real_int));
+    h_run(h);
+    CHECK_EQ(h_vector(h), 0x21);
+    CHECK_EQ(h_frame(h, 0), 3);             /* IP after INT */
+    CHECK_EQ(h_frame(h, 1), H_CODE >> 4);   /* CS */
+    CHECK(h_frame(h, 2) & F_IF);            /* FLAGS before */
+    CHECK_EQ(h_flags(h) & F_IF, 0);         /* cleared by delivery */
+    CHECK_EQ(h->c.regs[R_RSP] & 0xffff, H_STACK16 - 6);
+    h_free(h);
+}
+
+GUEST_ASM(real_ud, ".code16", "nop\n ud2\n hlt");
+
+TEST(real_mode_fault_pushes_faulting_ip)
+{
+    struct harness *h = setup(H_REAL);
+    h_load(h, real_ud, GUEST_LEN(real_ud));
+    h_run(h);
+    CHECK_EQ(h_vector(h), EXC_UD);
+    CHECK_EQ(h_frame(h, 0), 1);
+    h_free(h);
+}
+
+/* ---- protected mode ---- */
+
+GUEST_ASM(p32_badsel, ".code32",
+          "mov $0x33, %ax\n p32_badsel_at: mov %ax, %ds\n hlt");
+extern const uint8_t p32_badsel_at[];
+
+TEST(prot32_gp_error_code_is_the_selector)
+{
+    struct harness *h = setup(H_PROT32);
+    h_load(h, p32_badsel, GUEST_LEN(p32_badsel));
+    h_run(h);
+    CHECK_EQ(h_vector(h), EXC_GP);
+    CHECK_EQ(h_frame(h, 0), 0x30); /* index 6, RPL dropped */
+    CHECK_EQ(h_frame(h, 1), H_CODE + (uint64_t)(p32_badsel_at - p32_badsel));
+    CHECK_EQ(h_frame(h, 2), 0x08);
+    CHECK_EQ(h->c.regs[R_RSP], H_STACK - 16);
+    h_free(h);
+}
+
+GUEST_ASM(p32_int_beyond, ".code32", "int $0x40\n hlt");
+
+TEST(prot32_vector_beyond_idt_limit_is_gp_with_idt_bit)
+{
+    struct harness *h = setup(H_PROT32);
+    h->c.idtr.limit = 0x20 * 8 - 1;
+    h_load(h, p32_int_beyond, GUEST_LEN(p32_int_beyond));
+    h_run(h);
+    CHECK_EQ(h_vector(h), EXC_GP);
+    CHECK_EQ(h_frame(h, 0), 0x40 * 8 + 2); /* INT n: EXT = 0 */
+    CHECK_EQ(h_frame(h, 1), H_CODE);       /* the INT instruction */
+    h_free(h);
+}
+
+/* Kernel: LTR, IRET to ring 3; user: load a ring-3 DS, INT 0x80 (gate
+ * DPL 3), then INT 0x81 (gate DPL 0). */
+GUEST_ASM(p32_ring3, ".code32",
+          "mov $0x30, %ax\n ltr %ax\n"
+          "push $0x2b\n push $0x8f00\n pushf\n push $0x23\n"
+          "push $(0x10000 + p32_user - p32_ring3)\n iret\n"
+          "p32_user: mov $0x2b, %ax\n mov %ax, %ds\n"
+          "p32_int80: int $0x80\n hlt");
+extern const uint8_t p32_user[], p32_int80[];
+
+static void p32_user_gdt(struct harness *h)
+{
+    h_w64(h, H_GDT + 0x20, 0x00cffb000000ffffull); /* code32 DPL3 */
+    h_w64(h, H_GDT + 0x28, 0x00cff3000000ffffull); /* data DPL3 */
+    h_w64(h, H_GDT + 0x30, tss_desc(TSS_ADDR, 0x67));
+    h->c.gdtr.limit = 0x37;
+    h_w32(h, TSS_ADDR + 4, 0x9000); /* ESP0 */
+    h_w32(h, TSS_ADDR + 8, 0x10);   /* SS0 */
+}
+
+TEST(prot32_int_from_ring3_switches_to_tss_stack)
+{
+    struct harness *h = setup(H_PROT32);
+    p32_user_gdt(h);
+    gate32_attr(h, 0x80, 0xee); /* DPL 3 interrupt gate */
+    h_load(h, p32_ring3, GUEST_LEN(p32_ring3));
+    h_run(h);
+    CHECK_EQ(h_vector(h), 0x80);
+    CHECK_EQ(h->c.cpl, 0);
+    CHECK_EQ(h->c.seg[S_SS].sel, 0x10);
+    CHECK_EQ(h->c.regs[R_RSP], 0x9000 - 20);
+    CHECK_EQ(h_frame(h, 0), H_CODE + (uint64_t)(p32_int80 - p32_ring3) + 2);
+    CHECK_EQ(h_frame(h, 1), 0x23);
+    CHECK_EQ(h_frame(h, 3), 0x8f00);
+    CHECK_EQ(h_frame(h, 4), 0x2b);
+    CHECK_EQ(h_r8(h, H_GDT + 0x30 + 5), 0x8b); /* LTR marked the TSS busy */
+    h_free(h);
+}
+
+TEST(prot32_int_to_dpl0_gate_from_ring3_is_gp)
+{
+    struct harness *h = setup(H_PROT32);
+    p32_user_gdt(h);
+    h_load(h, p32_ring3, GUEST_LEN(p32_ring3));
+    h_run(h);
+    CHECK_EQ(h_vector(h), EXC_GP);
+    CHECK_EQ(h_frame(h, 0), 0x80 * 8 + 2);
+    CHECK_EQ(h_frame(h, 1), H_CODE + (uint64_t)(p32_int80 - p32_ring3));
+    CHECK_EQ(h_frame(h, 2), 0x23);
+    h_free(h);
+}
+
+TEST(prot32_not_present_gp_gate_gives_double_fault)
+{
+    struct harness *h = setup(H_PROT32);
+    gate32_attr(h, EXC_GP, 0x0e); /* P = 0 */
+    h_load(h, p32_badsel, GUEST_LEN(p32_badsel));
+    h_run(h);
+    /* #GP, then #NP(13*8+2+EXT) delivering it: contributory twice -> #DF */
+    CHECK_EQ(h_vector(h), EXC_DF);
+    CHECK_EQ(h_frame(h, 0), 0);
+    CHECK_EQ(h_frame(h, 1), H_CODE + (uint64_t)(p32_badsel_at - p32_badsel));
+    h_free(h);
+}
+
+TEST(prot32_fault_delivering_double_fault_is_shutdown)
+{
+    struct harness *h = setup(H_PROT32);
+    gate32_attr(h, EXC_GP, 0x0e);
+    gate32_attr(h, EXC_DF, 0x0e);
+    h_load(h, p32_badsel, GUEST_LEN(p32_badsel));
+    CHECK_EQ(h_run(h), CPU_EXIT_SHUTDOWN);
+    CHECK(h->c.shutdown);
+    CHECK_EQ(h_vector(h), H_NOVEC);
+    h_free(h);
+}
+
+/* ---- long mode ---- */
+
+GUEST_ASM(lm_ring3, ".code64",
+          "mov $0x30, %ax\n ltr %ax\n"
+          "push $0x23\n push $0x8f00\n pushf\n push $0x2b\n"
+          "push $(0x10000 + lm_user - lm_ring3)\n iretq\n"
+          "lm_user: nop\n lm_int80: int $0x80\n hlt");
+extern const uint8_t lm_user[], lm_int80[];
+
+static void lm_user_gdt(struct harness *h)
+{
+    h_w64(h, H_GDT + 0x20, 0x00cff3000000ffffull); /* data DPL3 */
+    h_w64(h, H_GDT + 0x28, 0x00affb000000ffffull); /* code64 DPL3 */
+    h_w64(h, H_GDT + 0x30, tss_desc(TSS_ADDR, 0x67));
+    h_w64(h, H_GDT + 0x38, 0);
+    h->c.gdtr.limit = 0x3f;
+    h_w64(h, TSS_ADDR + 4, 0x9008);     /* RSP0, not 16-byte aligned */
+    h_w64(h, TSS_ADDR + 0x24, 0xa000);  /* IST1 */
+}
+
+TEST(long_mode_int_from_ring3_uses_rsp0_aligned_and_null_ss)
+{
+    struct harness *h = setup(H_LONG);
+    lm_user_gdt(h);
+    gate64_attr(h, 0x80, 0xee, 0);
+    h_load(h, lm_ring3, GUEST_LEN(lm_ring3));
+    h_run(h);
+    CHECK_EQ(h_vector(h), 0x80);
+    CHECK_EQ(h->c.cpl, 0);
+    CHECK_EQ(h->c.regs[R_RSP], 0x9000 - 40);
+    CHECK_EQ(h->c.seg[S_SS].sel, 0); /* NULL SS, RPL = new CPL */
+    CHECK_EQ(h->c.seg[S_CS].sel, 0x18);
+    CHECK_EQ(h_frame(h, 0), H_CODE + (uint64_t)(lm_int80 - lm_ring3) + 2);
+    CHECK_EQ(h_frame(h, 1), 0x2b);
+    CHECK_EQ(h_frame(h, 3), 0x8f00);
+    CHECK_EQ(h_frame(h, 4), 0x23);
+    h_free(h);
+}
+
+TEST(long_mode_ist_stack_is_used_even_without_privilege_change)
+{
+    struct harness *h = setup(H_LONG);
+    lm_user_gdt(h);
+    gate64_attr(h, 0x80, 0xee, 1); /* IST1 */
+    h_load(h, lm_ring3, GUEST_LEN(lm_ring3));
+    h_run(h);
+    CHECK_EQ(h_vector(h), 0x80);
+    CHECK_EQ(h->c.regs[R_RSP], 0xa000 - 40);
+    h_free(h);
+}
+
+GUEST_ASM(lm_pf, ".code64",
+          "mov $0x600000, %rsp\n lm_pf_at: mov 0x700000, %rax\n hlt");
+extern const uint8_t lm_pf_at[];
+
+TEST(long_mode_pf_on_bad_stack_double_faults_onto_ist)
+{
+    struct harness *h = setup(H_LONG);
+    lm_user_gdt(h);
+    h_w64(h, H_GDT + 0x30, tss_desc(TSS_ADDR, 0x67));
+    h_seg(&h->c, S_TR, 0x30, TSS_ADDR, 0x67, 0x8b);
+    gate64_attr(h, EXC_DF, 0x8e, 1);
+    h_load(h, lm_pf, GUEST_LEN(lm_pf));
+    h_run(h);
+    /* #PF, then #PF pushing its frame on the unmapped stack -> #DF */
+    CHECK_EQ(h_vector(h), EXC_DF);
+    CHECK_EQ(h->c.regs[R_RSP], 0xa000 - 48);
+    CHECK_EQ(h_frame(h, 0), 0);
+    CHECK_EQ(h_frame(h, 1), H_CODE + (uint64_t)(lm_pf_at - lm_pf));
+    CHECK_EQ(h_frame(h, 4), 0x600000); /* RSP at the fault */
+    h_free(h);
+}
+
+TEST(long_mode_triple_fault_without_ist)
+{
+    struct harness *h = setup(H_LONG);
+    h_load(h, lm_pf, GUEST_LEN(lm_pf));
+    CHECK_EQ(h_run(h), CPU_EXIT_SHUTDOWN);
+    CHECK(h->c.shutdown);
+    h_free(h);
+}
+
+/* ---- external events ---- */
+
+static int irq_pending(void *o, struct cpu *c)
+{
+    (void)c;
+    return ((struct fix *)o)->irq_vec;
+}
+
+static void irq_ack(void *o, struct cpu *c, int vec)
+{
+    struct fix *f = o;
+    (void)c;
+    (void)vec;
+    f->acks++;
+    f->irq_vec = -1;
+}
+
+GUEST_ASM(lm_sti, ".code64", "sti\n lm_sti_nop: nop\n jmp .\n");
+extern const uint8_t lm_sti_nop[];
+
+TEST(external_interrupt_after_sti_shadow)
+{
+    struct harness *h = setup(H_LONG);
+    h->c.irq_pending = irq_pending;
+    h->c.irq_ack = irq_ack;
+    F.irq_vec = 0x30;
+    h_load(h, lm_sti, GUEST_LEN(lm_sti));
+    h_run_n(h, 100);
+    CHECK_EQ(h_vector(h), 0x30);
+    CHECK_EQ(F.acks, 1);
+    /* the shadow let the NOP run: the return address is after it */
+    CHECK_EQ(h_frame(h, 0), H_CODE + (uint64_t)(lm_sti_nop - lm_sti) + 1);
+    CHECK(h_frame(h, 2) & F_IF);
+    CHECK_EQ(h_flags(h) & F_IF, 0);
+    h_free(h);
+}
+
+GUEST_ASM(lm_spin, ".code64", "lm_spin_at: jmp .\n");
+
+TEST(nmi_ignores_if_and_blocks_further_nmis)
+{
+    struct harness *h = setup(H_LONG);
+    h->c.nmi_pending = true;
+    h_load(h, lm_spin, GUEST_LEN(lm_spin));
+    h_run_n(h, 100);
+    CHECK_EQ(h_vector(h), EXC_NMI);
+    CHECK(h->c.nmi_blocked);
+    CHECK_EQ(h_frame(h, 0), H_CODE);
+    h_free(h);
+}
+
+TEST(halted_cpu_wakes_for_an_interrupt)
+{
+    struct harness *h = setup(H_LONG);
+    h->c.irq_pending = irq_pending;
+    h->c.irq_ack = irq_ack;
+    static const uint8_t code[] = {0xfb, 0xf4, 0xf4}; /* sti; hlt; hlt */
+    h_load(h, code, sizeof code);
+    CHECK_EQ(h_run(h), CPU_EXIT_HLT);
+    CHECK(h->c.halted);
+    F.irq_vec = 0x31;
+    h_run(h);
+    CHECK_EQ(h_vector(h), 0x31);
+    CHECK_EQ(h_frame(h, 0), H_CODE + 2); /* after the first HLT */
+    h_free(h);
+}
+
+static const struct unit_test tests[] = {
+    T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
+    T(real_mode_fault_pushes_faulting_ip),
+    T(prot32_gp_error_code_is_the_selector),
+    T(prot32_vector_beyond_idt_limit_is_gp_with_idt_bit),
+    T(prot32_int_from_ring3_switches_to_tss_stack),
+    T(prot32_int_to_dpl0_gate_from_ring3_is_gp),
+    T(prot32_not_present_gp_gate_gives_double_fault),
+    T(prot32_fault_delivering_double_fault_is_shutdown),
+    T(long_mode_int_from_ring3_uses_rsp0_aligned_and_null_ss),
+    T(long_mode_ist_stack_is_used_even_without_privilege_change),
+    T(long_mode_pf_on_bad_stack_double_faults_onto_ist),
+    T(long_mode_triple_fault_without_ist),
+    T(external_interrupt_after_sti_shadow),
+    T(nmi_ignores_if_and_blocks_further_nmis),
+    T(halted_cpu_wakes_for_an_interrupt),
+};
+UNIT_MAIN(tests)
