@@ -46,6 +46,8 @@ struct qmp_server {
     char *in;
     size_t in_len;
     bool yield; /* qmp_server_yield(): stop after the current command */
+    bool client_eof; /* the client half-closed: answer what it sent, then
+                        drop it (echo ... | socat - UNIX-CONNECT:...) */
 };
 
 const char *qmp_error_class_name(enum qmp_err_class cls)
@@ -429,8 +431,20 @@ static void drop_client_locked(struct qmp_server *s)
         close(s->client_fd);
     s->client_fd = -1;
     s->negotiated = false;
+    s->client_eof = false;
     s->out_len = 0;
     s->in_len = 0;
+}
+
+/* Send what is queued, waiting at most about timeout_ms. Lock held. */
+static void flush_bounded_locked(struct qmp_server *s, int timeout_ms)
+{
+    for (int waited = 0; s->client_fd >= 0 && s->out_len &&
+                         waited < timeout_ms; waited += 50) {
+        struct pollfd p = {.fd = s->client_fd, .events = POLLOUT};
+        if (poll(&p, 1, 50) < 0 || flush_locked(s) < 0)
+            break;
+    }
 }
 
 /* Queue text for the client and try to send it. Lock held. */
@@ -776,6 +790,7 @@ static void accept_client(struct qmp_server *s)
     pthread_mutex_lock(&s->lock);
     s->client_fd = fd;
     s->negotiated = false;
+    s->client_eof = false;
     s->in_len = 0;
     s->out_len = 0;
     pthread_mutex_unlock(&s->lock);
@@ -801,13 +816,28 @@ static void read_client(struct qmp_server *s)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        /* EOF or error: the client left, maybe mid-command. Its partial
-         * input is dropped; nothing was executed for it. */
+        if (r == 0) {
+            /* EOF: it may still read; see finish_client(). */
+            s->client_eof = true;
+            return;
+        }
+        /* An error: the client is gone, maybe mid-command. */
         pthread_mutex_lock(&s->lock);
         drop_client_locked(s);
         pthread_mutex_unlock(&s->lock);
         return;
     }
+}
+
+/* After EOF and the last complete command: send the replies (bounded, the
+ * client may have left for good) and drop the client with the partial
+ * input it left, which is never executed. */
+static void finish_client(struct qmp_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    flush_bounded_locked(s, 500);
+    drop_client_locked(s);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int qmp_server_poll(struct qmp_server *s, int timeout_ms)
@@ -820,6 +850,8 @@ int qmp_server_poll(struct qmp_server *s, int timeout_ms)
     busy = s->client_fd >= 0 && s->in_len > 0 && process_input(s);
     if (busy)
         timeout_ms = 0;
+    else if (s->client_fd >= 0 && s->client_eof)
+        finish_client(s);
 
     pfd[0].fd = s->wake_rd;
     pfd[0].events = POLLIN;
@@ -857,10 +889,10 @@ int qmp_server_poll(struct qmp_server *s, int timeout_ms)
         pthread_mutex_unlock(&s->lock);
     }
     if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-        if (s->client_fd >= 0)
+        if (s->client_fd >= 0 && !s->client_eof)
             read_client(s);
-        if (s->client_fd >= 0)
-            process_input(s);
+        if (s->client_fd >= 0 && !process_input(s) && s->client_eof)
+            finish_client(s);
     }
     return 0;
 }
@@ -897,12 +929,7 @@ void qmp_server_close(struct qmp_server *s)
     /* Let the last replies and events (SHUTDOWN) reach the client, within
      * a bounded time: a client that stopped reading cannot hold us. */
     pthread_mutex_lock(&s->lock);
-    for (int tries = 0; s->client_fd >= 0 && s->out_len && tries < 20;
-         tries++) {
-        struct pollfd p = {.fd = s->client_fd, .events = POLLOUT};
-        if (poll(&p, 1, 50) < 0 || flush_locked(s) < 0)
-            break;
-    }
+    flush_bounded_locked(s, 1000);
     drop_client_locked(s);
     pthread_mutex_unlock(&s->lock);
     if (s->listen_fd >= 0) {

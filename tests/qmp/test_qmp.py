@@ -400,6 +400,37 @@ def framing_without_newlines(t):
 
 
 @test()
+def half_close_gets_replies(t):
+    vm = VM(t)
+    try:
+        vm.wait_socket().close()
+        # What "echo ... | socat - UNIX-CONNECT:PATH" does: send, shut the
+        # write side, read replies until the server closes.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(vm.path)
+        s.sendall(b'{"execute": "qmp_capabilities"}\n'
+                  b'{"execute": "query-status", "id": "q"}\n'
+                  b'{"execute": "query-cr-')  # cut: never executed
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        msgs = [json.loads(x) for x in data.splitlines()]
+        check(len(msgs) == 3 and "QMP" in msgs[0] and
+              msgs[1] == {"return": {}} and msgs[2].get("id") == "q",
+              f"replies {msgs}")
+        c = vm.client()
+        check(c.ok("query-status")["status"] == "prelaunch", "still serving")
+    finally:
+        vm.close()
+
+
+@test()
 def long_lines(t):
     vm = VM(t)
     try:
