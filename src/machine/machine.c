@@ -2,6 +2,8 @@
  * them. See machine.h for the address map. */
 #include "machine.h"
 
+#include "vmstate.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,6 +211,55 @@ void machine_poll_input(struct machine *m)
     size_t n = chardev_read_ready(&m->serial_out, buf, room);
     for (size_t i = 0; i < n; i++)
         uart16550_receive(&m->com1, buf[i]);
+}
+
+void machine_save_devices(const struct machine *m, struct vmstate *s)
+{
+    for (int i = 0; i < m->ndevs; i++) {
+        const struct machine_device *d = &m->devs[i];
+        size_t nlen = strlen(d->ops->name);
+        struct vmstate blob;
+        vmstate_init(&blob);
+        d->ops->save(d->dev, &blob);
+        if (!vmstate_ok(&blob) || blob.len > UINT32_MAX || nlen > 255) {
+            s->error = true;
+            vmstate_free(&blob);
+            return;
+        }
+        vmstate_put_u8(s, (uint8_t)nlen);
+        vmstate_put_bytes(s, d->ops->name, nlen);
+        vmstate_put_u32(s, (uint32_t)blob.len);
+        vmstate_put_bytes(s, blob.buf, blob.len);
+        vmstate_free(&blob);
+    }
+}
+
+int machine_load_devices(struct machine *m, struct vmstate *s, char *err,
+                         size_t errlen)
+{
+    for (int i = 0; i < m->ndevs; i++) {
+        const struct machine_device *d = &m->devs[i];
+        char name[256];
+        uint8_t nlen = vmstate_get_u8(s);
+        vmstate_get_bytes(s, name, nlen);
+        name[nlen] = '\0';
+        uint32_t len = vmstate_get_u32(s);
+        if (!vmstate_ok(s))
+            return fail(err, errlen, "device state truncated before %s", d->ops->name);
+        if (strcmp(name, d->ops->name) != 0)
+            return fail(err, errlen, "device state has '%s' where %s was expected",
+                        name, d->ops->name);
+        if (len > s->len - s->pos)
+            return fail(err, errlen, "%s: device state truncated", d->ops->name);
+        struct vmstate blob;
+        vmstate_init_reader(&blob, s->buf + s->pos, len);
+        s->pos += len;
+        if (d->ops->load(d->dev, &blob) < 0 || blob.pos != len) {
+            d->ops->reset(d->dev);
+            return fail(err, errlen, "%s: invalid device state", d->ops->name);
+        }
+    }
+    return 0;
 }
 
 void machine_reset_devices(struct machine *m)

@@ -116,6 +116,15 @@ void machine_mmio_write(struct machine *m, struct cpu *c, uint64_t pa,
  * only as much as it can hold (the host side waits, nothing is lost). */
 void machine_poll_input(struct machine *m);
 
+/* Every device's state, in device-list order, each framed as
+ *   u8 name length, name, u32 blob length, blob
+ * so that a load can name the device whose state is bad. */
+void machine_save_devices(const struct machine *m, struct vmstate *s);
+/* Returns 0, or -1 with a one-line message (devices that were not loaded
+ * are left as they were; the one that failed is in its reset state). */
+int machine_load_devices(struct machine *m, struct vmstate *s, char *err,
+                         size_t errlen);
+
 /* Every device's reset (the vCPUs are machine_run.c's). */
 void machine_reset_devices(struct machine *m);
 

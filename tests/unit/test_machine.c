@@ -469,6 +469,45 @@ TEST(devices_save_and_load_round_trip)
     stop();
 }
 
+TEST(machine_device_state_round_trip_and_errors)
+{
+    struct vmstate s, r;
+    setup_cfg();
+    CHECK_EQ(start(), 0);
+    out8(0x3ff, 0x42);
+    out8(0xa1, 0x3c);
+    vmstate_init(&s);
+    machine_save_devices(&m, &s);
+    CHECK(vmstate_ok(&s));
+    machine_reset_devices(&m);
+    vmstate_init_reader(&r, s.buf, s.len);
+    CHECK_EQ(machine_load_devices(&m, &r, err, sizeof err), 0);
+    CHECK_EQ(r.pos, s.len);
+    CHECK_EQ(in8(0x3ff), 0x42);
+    CHECK_EQ(in8(0xa1), 0x3c);
+    /* truncated anywhere: an error naming a device, never a crash */
+    for (size_t cut = 0; cut < s.len; cut += 7) {
+        vmstate_init_reader(&r, s.buf, cut);
+        CHECK_EQ(machine_load_devices(&m, &r, err, sizeof err), -1);
+    }
+    vmstate_init_reader(&r, s.buf, 5);
+    CHECK_EQ(machine_load_devices(&m, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "uart16550") != NULL);
+    /* a renamed device */
+    s.buf[1] = 'X';
+    vmstate_init_reader(&r, s.buf, s.len);
+    CHECK_EQ(machine_load_devices(&m, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "'Xart16550' where uart16550 was expected") != NULL);
+    /* a blob length pointing past the end */
+    s.buf[1] = 'u';
+    s.buf[1 + 9 + 3] = 0x7f;
+    vmstate_init_reader(&r, s.buf, s.len);
+    CHECK_EQ(machine_load_devices(&m, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "uart16550: device state truncated") != NULL);
+    vmstate_free(&s);
+    stop();
+}
+
 TEST(vmstate_bounds)
 {
     struct vmstate s, r;
@@ -564,6 +603,7 @@ static const struct unit_test tests[] = {
     T(ram_is_mapped_lazily_and_zeroed),
     T(devices_reset_restores_power_on_state),
     T(devices_save_and_load_round_trip),
+    T(machine_device_state_round_trip_and_errors),
     T(vmstate_bounds),
     T(iomap_rejects_overlaps_and_splits_wide_accesses),
     T(cpu_dump_state_is_qemu_format),
