@@ -731,7 +731,8 @@ static bool process_input(struct qmp_server *s)
         if (handled == QMP_CMDS_PER_POLL)
             return true;
         /* One JSON value from the front; the rest stays for next time. */
-        req = json_loadb(s->in, s->in_len, JSON_DISABLE_EOF_CHECK, &je);
+        req = json_loadb(s->in, s->in_len,
+                         JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &je);
         if (req) {
             size_t used = je.position > 0 && (size_t)je.position <= s->in_len
                               ? (size_t)je.position : s->in_len;
@@ -745,9 +746,10 @@ static bool process_input(struct qmp_server *s)
             continue;
         }
         /* An error at the very end of the data may just be a message cut
-         * by the transport ("tr" of "true"): wait for more. */
-        if (json_error_code(&je) == json_error_premature_end_of_input ||
-            (je.position >= 0 && (size_t)je.position >= s->in_len)) {
+         * by the transport ("tr" of "true", an open string): wait for
+         * more. Not jansson's "premature end" alone: it also says that of
+         * a NUL byte in the middle. */
+        if (je.position >= 0 && (size_t)je.position >= s->in_len) {
             if (s->in_len < QMP_INPUT_MAX)
                 return false;
             struct qmp_error err;

@@ -364,6 +364,8 @@ def bad_input_keeps_running(t):
         c.err(None, raw=b'{"exec-oob": "query-status"}\n')
         c.err(None, raw=b'{"execute": "\xff\xfe"}\n')
         c.err(None, raw=b'"just a string"\n')
+        c.err(None, raw=b'\x00\n')
+        c.err(None, raw=b'{"execute": "query-status", "execute": "quit"}\n')
         c.err(None, raw=b"[" * 5000 + b"\n")
         # A good object then junk: the first runs, the junk is an error.
         c.send_raw(b'{"execute": "query-status", "id": 1} x\n')
