@@ -17,7 +17,6 @@ int main(int argc, char **argv)
 {
     struct pinvm_config cfg;
     char err[512];
-    static struct machine m; /* large; one per process, still passed explicitly */
 
     if (cmdline_parse(argc, argv, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "pinvm: %s\n", err);
@@ -44,23 +43,27 @@ int main(int argc, char **argv)
     /* A closed pipe on the serial output must not kill us mid-test. */
     signal(SIGPIPE, SIG_IGN);
 
-    if (machine_init(&m, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "pinvm: %s\n", err);
+    struct machine *m = calloc(1, sizeof *m);
+    if (!m) {
+        fprintf(stderr, "pinvm: out of memory\n");
         return 1;
     }
-    if (machine_start(&m, err, sizeof err) < 0) {
+    int status = 1;
+    if (machine_init(m, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "pinvm: %s\n", err);
-        machine_destroy(&m);
+        free(m);
         return 1;
     }
-    if (qmp_machine_open(&m, err, sizeof err) < 0) {
+    if (machine_start(m, err, sizeof err) < 0) {
         fprintf(stderr, "pinvm: %s\n", err);
-        qmp_machine_close(&m);
-        machine_destroy(&m);
-        return 1;
+    } else if (qmp_machine_open(m, err, sizeof err) < 0) {
+        fprintf(stderr, "pinvm: %s\n", err);
+        qmp_machine_close(m);
+    } else {
+        status = machine_run(m);
+        qmp_machine_close(m);
     }
-    int status = machine_run(&m);
-    qmp_machine_close(&m);
-    machine_destroy(&m);
+    machine_destroy(m);
+    free(m);
     return status;
 }
