@@ -137,8 +137,18 @@ int try_call(void (*fn)(void *), void *arg);
     ".quad 1111f, " catch "\n\t"                          \
     ".popsection\n\t"                                     \
     "1111:"
-static inline int exception_vector(void) { return ex_last.vector; }
-static inline u64 exception_error_code(void) { return ex_last.error_code; }
+/* The barrier makes the compiler reload ex_last after the asm statement,
+ * which wrote it behind its back. */
+static inline int exception_vector(void)
+{
+    asm volatile("" ::: "memory");
+    return ex_last.vector;
+}
+static inline u64 exception_error_code(void)
+{
+    asm volatile("" ::: "memory");
+    return ex_last.error_code;
+}
 
 /* ---- CPL3 ---------------------------------------------------------- */
 

@@ -62,5 +62,8 @@ u64 pte_set(u64 va, u64 bits);
 u64 pte_clear(u64 va, u64 bits);
 /* The leaf entry's value (0 if not mapped). */
 u64 pte_get(u64 va);
+/* The leaf entry's accessed / dirty bits (SDM 4.8). */
+static inline bool pte_accessed(u64 va) { return pte_get(va) & PT_ACCESSED; }
+static inline bool pte_dirty(u64 va) { return pte_get(va) & PT_DIRTY; }
 
 #endif
