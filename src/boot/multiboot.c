@@ -70,22 +70,23 @@ struct kimage {
 
 /* A physical range [start, start+size) the image wants: inside RAM and
  * clear of the loader's own low area. */
-static int check_range(const char *what, uint64_t start, uint64_t size,
-                       uint64_t ram_size, char *err, size_t errlen)
+static int check_range(const char *name, const char *what, uint64_t start,
+                       uint64_t size, uint64_t ram_size, char *err,
+                       size_t errlen)
 {
     if (start + size < start)
-        return fail(err, errlen, "%s at 0x%llx wraps around the address space",
-                    what, (unsigned long long)start);
+        return fail(err, errlen, "%s: %s at 0x%llx wraps around the address space",
+                    name, what, (unsigned long long)start);
     if (start + size > ram_size)
         return fail(err, errlen,
-                    "%s 0x%llx-0x%llx is outside RAM (%llu MiB; try a larger -m)",
-                    what, (unsigned long long)start,
+                    "%s: %s 0x%llx-0x%llx is outside RAM (%llu MiB; try a larger -m)",
+                    name, what, (unsigned long long)start,
                     (unsigned long long)(start + size),
                     (unsigned long long)(ram_size >> 20));
     if (overlaps(start, size, MB_LOW_START, MB_LOW_END - MB_LOW_START))
         return fail(err, errlen,
-                    "%s 0x%llx-0x%llx overlaps the Multiboot info area "
-                    "0x%x-0x%x", what, (unsigned long long)start,
+                    "%s: %s 0x%llx-0x%llx overlaps the Multiboot info area "
+                    "0x%x-0x%x", name, what, (unsigned long long)start,
                     (unsigned long long)(start + size), MB_LOW_START,
                     MB_LOW_END);
     return 0;
@@ -135,13 +136,9 @@ static int load_kludge(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
     }
     if (kernel_size == 0)
         return fail(err, errlen, "%s: empty kernel image", name);
-    if (check_range("kernel image", load_addr, kernel_size, ram_size, err,
-                    errlen) < 0) {
-        char tmp[256];
-        snprintf(tmp, sizeof tmp, "%s: %s", name, err);
-        snprintf(err, errlen, "%s", tmp);
+    if (check_range(name, "kernel image", load_addr, kernel_size, ram_size,
+                    err, errlen) < 0)
         return -1;
-    }
     if (entry < load_addr || entry >= load_addr + kernel_size)
         return fail(err, errlen, "%s: entry point 0x%x is outside the loaded image 0x%x-0x%llx",
                     name, entry, load_addr,
@@ -217,12 +214,9 @@ static int load_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
                         name, i, (unsigned long long)ph.offset,
                         (unsigned long long)ph.filesz);
         snprintf(what, sizeof what, "segment %u", i);
-        if (check_range(what, ph.paddr, ph.memsz, ram_size, err, errlen) < 0) {
-            char tmp[256];
-            snprintf(tmp, sizeof tmp, "%s: %s", name, err);
-            snprintf(err, errlen, "%s", tmp);
+        if (check_range(name, what, ph.paddr, ph.memsz, ram_size, err,
+                        errlen) < 0)
             return -1;
-        }
         if (ph.paddr < low)
             low = ph.paddr;
         if (ph.paddr + ph.memsz > high)
