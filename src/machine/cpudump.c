@@ -42,10 +42,10 @@ void cpu_dump_state(struct cpu *c, FILE *f)
     if (lm) {
         for (int i = 0; i < 8; i++)
             fprintf(f, "%s=%016" PRIx64 "%s", r64[i], c->regs[idx[i]],
-                    (i & 1) ? "\n" : " ");
+                    (i & 3) == 3 ? "\n" : " ");
         for (int i = 8; i < 16; i++)
             fprintf(f, "R%d%s=%016" PRIx64 "%s", i, i < 10 ? " " : "",
-                    c->regs[i], (i & 1) ? "\n" : " ");
+                    c->regs[i], (i & 3) == 3 ? "\n" : " ");
         fprintf(f, "RIP=%016" PRIx64 " RFL=%08x [%s] CPL=%d II=%d A20=1 SMM=%d HLT=%d\n",
                 c->rip, fl, flags, c->cpl, c->intr_shadow, c->in_smm, c->halted);
     } else {

@@ -582,6 +582,18 @@ TEST(cpu_dump_state_is_qemu_format)
     CHECK(strstr(buf, "DS =0010 00000000 ffffffff 00c09300\n") != NULL);
     CHECK(strstr(buf, "GDT=     00008000 00000027\n") != NULL);
     CHECK(strstr(buf, "CR0=00000011 CR2=00000000") != NULL);
+    /* long mode: 64-bit registers, four per line, as QEMU */
+    c.efer = EFER_LME | EFER_LMA;
+    c.regs[R_R8] = 8;
+    f = fmemopen(buf, sizeof buf, "w");
+    cpu_dump_state(&c, f);
+    fclose(f);
+    CHECK(strstr(buf, "RAX=000000002badb002 RBX=0000000000009500 "
+                      "RCX=0000000000000000 RDX=0000000000000000\n") != NULL);
+    CHECK(strstr(buf, "\nR8 =0000000000000008 R9 =0000000000000000 "
+                      "R10=0000000000000000 R11=0000000000000000\n") != NULL);
+    CHECK(strstr(buf, "RIP=0000000000100000 RFL=00000002") != NULL);
+    CHECK(strstr(buf, "EFER=0000000000000500\n") != NULL);
 }
 
 static const struct unit_test tests[] = {
