@@ -57,6 +57,16 @@ void desc_set_bits(struct cpu *c, uint16_t sel, uint8_t or_bits)
         lin_write_sys(c, lin + 5, 1, b | or_bits);
 }
 
+void desc_clear_bits(struct cpu *c, uint16_t sel, uint8_t bits)
+{
+    uint64_t lin;
+    if (!desc_addr(c, sel, 8, &lin))
+        return;
+    uint8_t b = (uint8_t)lin_read_sys(c, lin + 5, 1);
+    if (b & bits)
+        lin_write_sys(c, lin + 5, 1, b & ~bits);
+}
+
 void seg_load_desc(struct cpu *c, int s, uint16_t sel, const struct desc *d)
 {
     struct seg *g = &c->seg[s];

@@ -74,6 +74,7 @@ bool desc_fetch(struct cpu *c, uint16_t sel, struct desc *d, bool wide);
 /* Set the accessed bit of a code/data descriptor (or busy bit of a TSS)
  * in memory: or_bits is ORed into byte 5 of the descriptor. */
 void desc_set_bits(struct cpu *c, uint16_t sel, uint8_t or_bits);
+void desc_clear_bits(struct cpu *c, uint16_t sel, uint8_t bits);
 /* Load the hidden part of segment register s from a descriptor. */
 void seg_load_desc(struct cpu *c, int s, uint16_t sel, const struct desc *d);
 /* Load a null selector (protected mode): unusable, P clear. */
