@@ -63,14 +63,35 @@ static uint64_t size_mask(int size)
     return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
 }
 
+/* Little-endian load/store of 1..8 bytes; constant-size copies for the
+ * usual sizes so they compile to single moves. */
+static inline uint64_t host_load(const uint8_t *p, int size)
+{
+    switch (size) {
+    case 1: return *p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    case 8: { uint64_t v; memcpy(&v, p, 8); return v; }
+    default: { uint64_t v = 0; memcpy(&v, p, (size_t)size); return v; }
+    }
+}
+
+static inline void host_store(uint8_t *p, int size, uint64_t v)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; return;
+    case 2: { uint16_t w = (uint16_t)v; memcpy(p, &w, 2); return; }
+    case 4: { uint32_t w = (uint32_t)v; memcpy(p, &w, 4); return; }
+    case 8: memcpy(p, &v, 8); return;
+    default: memcpy(p, &v, (size_t)size); return;
+    }
+}
+
 uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
 {
     uint8_t *p = ram_ptr(c, pa, (unsigned)size);
-    if (p) {
-        uint64_t v = 0;
-        memcpy(&v, p, (size_t)size); /* little-endian host */
-        return v;
-    }
+    if (p)
+        return host_load(p, size);
     if (c->bus && c->bus->mmio_read)
         return c->bus->mmio_read(c->bus->opaque, c, pa, size) & size_mask(size);
     return size_mask(size);
@@ -86,7 +107,7 @@ void phys_write(struct cpu *c, uint64_t pa, int size, uint64_t v)
         if (((pa + (uint64_t)size - 1) >> 12) != pa >> 12 &&
             is_code_page(c, (pa >> 12) + 1))
             icache_invalidate_page(c, (pa >> 12) + 1);
-        memcpy(p, &v, (size_t)size);
+        host_store(p, size, v);
         return;
     }
     if (c->bus && c->bus->mmio_write)
@@ -104,10 +125,18 @@ static void gen_bump(struct tlb *t, int kind)
         memset(t->e[kind], 0, sizeof(t->e[kind]));
 }
 
+static void psc_bump(struct tlb *t)
+{
+    t->pgen = (t->pgen + 1) & TLB_GEN_MASK;
+    if (t->pgen == 0)
+        memset(t->psc, 0, sizeof(t->psc));
+}
+
 void tlb_flush_nonglobal(struct cpu *c)
 {
     for (int k = 0; k < TLB_NKIND; k++)
         gen_bump(&c->tlb, k);
+    psc_bump(&c->tlb);
 }
 
 void tlb_flush_all(struct cpu *c)
@@ -129,6 +158,7 @@ void tlb_flush_page(struct cpu *c, uint64_t lin)
         tlb_flush_all(c);
         return;
     }
+    psc_bump(t); /* INVLPG drops paging-structure caches, SDM 4.10.4.1 */
     unsigned idx = (unsigned)(lin >> 12) & (TLB_SIZE - 1);
     for (int k = 0; k < TLB_NKIND; k++)
         for (int x = 0; x < TLB_NCTX; x++)
@@ -304,12 +334,33 @@ static uint32_t walk(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
     uint64_t nx = 0;
     int esize = 8;
 
-    if (c->efer & EFER_LMA) {
-        /* 4-level paging: lin[47:39] PML4, [38:30] PDPT, [29:21] PD,
-         * [20:12] PT, 9 bits each, 8-byte entries. */
-        uint64_t rsvd = RSVD_HI_4L | ((c->efer & EFER_NXE) ? 0 : PTE_NX);
-        uint64_t table = c->cr3 & PA_MASK;
-        int shift = 39;
+    if (c->cr4 & CR4_PAE) {
+        /* 4-level paging (IA-32e): lin[47:39] PML4, [38:30] PDPT, [29:21]
+         * PD, [20:12] PT, 9 bits each, 8-byte entries.
+         * PAE paging: lin[31:30] picks a PDPTE register, then PD and PT.
+         * PDPTEs carry no access rights and were checked at load time. */
+        bool lma = (c->efer & EFER_LMA) != 0;
+        uint64_t rsvd = (lma ? RSVD_HI_4L : RSVD_HI_PAE) |
+                        ((c->efer & EFER_NXE) ? 0 : PTE_NX);
+        struct psc_entry *pe = &c->tlb.psc[(lin >> 21) & (PSC_SIZE - 1)];
+        uint64_t ptag = ((lin >> 21) << 12) | TLB_TAG_V | c->tlb.pgen;
+        uint64_t table;
+        int shift;
+        if (pe->tag == ptag) {
+            table = pe->pt_pa;
+            allow = pe->allow;
+            nx = (uint64_t)pe->nx << 32;
+            shift = 12;
+        } else if (lma) {
+            table = c->cr3 & PA_MASK;
+            shift = 39;
+        } else {
+            e = c->tlb.pdpte[(lin >> 30) & 3];
+            if (!(e & PTE_P))
+                return pf_err(c, 0, kind, ctx);
+            table = e & PA_MASK;
+            shift = 21;
+        }
         for (;;) {
             e = pte_load(c, table + ((lin >> shift) & 511) * 8, 8, &r);
             if (!(e & PTE_P))
@@ -331,35 +382,12 @@ static uint32_t walk(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
                 pte_set(c, &r, 8, e, PTE_A);
             table = e & PA_MASK;
             shift -= 9;
-        }
-        x->psize = 1ull << shift;
-        pa_leaf = (e & PA_MASK & ~(x->psize - 1)) | (lin & (x->psize - 1));
-    } else if (c->cr4 & CR4_PAE) {
-        /* PAE: lin[31:30] PDPTE register, [29:21] PD, [20:12] PT. The
-         * PDPTEs carry no access rights and were checked at load time. */
-        uint64_t rsvd = RSVD_HI_PAE | ((c->efer & EFER_NXE) ? 0 : PTE_NX);
-        e = c->tlb.pdpte[(lin >> 30) & 3];
-        if (!(e & PTE_P))
-            return pf_err(c, 0, kind, ctx);
-        uint64_t table = e & PA_MASK;
-        int shift = 21;
-        for (;;) {
-            e = pte_load(c, table + ((lin >> shift) & 511) * 8, 8, &r);
-            if (!(e & PTE_P))
-                return pf_err(c, 0, kind, ctx);
-            uint64_t rs = rsvd;
-            if (shift == 21 && (e & PTE_PS))
-                rs |= 0x1fe000ull;                /* 2M: bits 20:13 */
-            if (e & rs)
-                return pf_err(c, PFEC_P | PFEC_RSVD, kind, ctx);
-            allow &= (uint32_t)e;
-            nx |= e;
-            if (shift == 12 || (e & PTE_PS))
-                break;
-            if (!peek)
-                pte_set(c, &r, 8, e, PTE_A);
-            table = e & PA_MASK;
-            shift = 12;
+            if (shift == 12 && !peek) {
+                pe->tag = ptag;
+                pe->pt_pa = table;
+                pe->allow = allow;
+                pe->nx = (uint32_t)(nx >> 32) & (uint32_t)(PTE_NX >> 32);
+            }
         }
         x->psize = 1ull << shift;
         pa_leaf = (e & PA_MASK & ~(x->psize - 1)) | (lin & (x->psize - 1));

@@ -72,9 +72,24 @@ struct gtlb_entry {
     uint32_t pad;
 };
 
+/* Paging-structure cache (SDM 4.10.3, the "PDE cache"): for PAE and
+ * 4-level paging, lin[63:21] -> the page table that maps it and the rights
+ * of the levels above, so a 4K-page TLB miss reads one entry. Filled only
+ * from walks that set the upper A bits; dropped by every flush incl.
+ * INVLPG (which must drop paging-structure caches too, SDM 4.10.4.1). */
+#define PSC_BITS 9
+#define PSC_SIZE (1u << PSC_BITS)
+struct psc_entry {
+    uint64_t tag;   /* (lin >> 21) << 12 | V | pgen */
+    uint64_t pt_pa; /* physical address of the page table */
+    uint32_t allow; /* AND of R/W and U/S above the PTE */
+    uint32_t nx;    /* OR of XD above the PTE (bit 31) */
+};
+
 struct tlb {
     uint32_t gen[TLB_NKIND]; /* current generation per kind (11 bits) */
     uint32_t ggen;           /* generation of gtlb */
+    uint32_t pgen;           /* generation of psc */
     /* Range covering every large page cached (QEMU's trick): INVLPG inside
      * it flushes everything, since one large page fills many 4K entries. */
     uint64_t lp_addr, lp_mask;
@@ -82,6 +97,7 @@ struct tlb {
     uint64_t pdpte[4]; /* PAE PDPTE registers (SDM 4.4.1) */
     struct tlb_entry e[TLB_NKIND][TLB_NCTX][TLB_SIZE];
     struct gtlb_entry g[GTLB_SIZE];
+    struct psc_entry psc[PSC_SIZE];
 };
 
 /* ---- The contract with the rest of the core ----
