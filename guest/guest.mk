@@ -3,16 +3,20 @@
 # -> $(BUILD)/guest/NAME.elf (ELF32, Multiboot v1, as QEMU -kernel wants;
 # NAME.elf64 is the same image as ELF64, for objdump/gdb).
 # Flags are independent of CFLAGS/SAN: the host compiler may be clang or
-# carry sanitizers; the emulated CPU has no x87/SSE.
+# carry sanitizers; the emulated CPU has no x87/SSE. No jump tables: a
+# switch in a USER_TEXT function must not read the supervisor .rodata.
 
 GUEST_CC      ?= gcc
 GUEST_OBJCOPY ?= objcopy
+# Flags only some compilers know (gcc: no memset calls made from loops).
+guest_cc_option = $(shell $(GUEST_CC) -Werror $(1) -c -x c /dev/null -o /dev/null 2>/dev/null && echo $(1))
 GUEST_CFLAGS  := -m64 -std=gnu17 -ffreestanding -fno-pic -fno-pie \
     -mno-red-zone -mgeneral-regs-only -mno-sse -mno-mmx -mno-80387 \
-    -fno-stack-protector -fno-builtin -fno-tree-loop-distribute-patterns \
+    -fno-stack-protector -fno-builtin -fno-jump-tables \
+    $(call guest_cc_option,-fno-tree-loop-distribute-patterns) \
     -fno-asynchronous-unwind-tables -fcf-protection=none -nostdlib -O2 -g \
     -Wall -Wextra $(WERROR) -Iguest -MMD -MP
-GUEST_LDFLAGS := -m64 -nostdlib -static -no-pie -Wl,-T,guest/link.ld \
+GUEST_LDFLAGS := -m64 -nostdlib -static -Wl,-T,guest/link.ld \
     -Wl,-z,max-page-size=0x1000 -Wl,--build-id=none -Wl,--no-warn-rwx-segments
 
 GUEST_LIB_SRCS := $(sort $(wildcard guest/*.c guest/*.S))

@@ -82,9 +82,10 @@ directive() {
 
 # The serial transcript, normalised: no CRs, no SeaBIOS banner or
 # "Booting from ROM.." prefix (QEMU prints them on every boot with
-# -nographic; pinvm has no BIOS).
+# -nographic, sometimes with more dots and a line break; pinvm has no BIOS).
 normalise() {
-    tr -d '\r' <"$1" | sed -e '/SeaBIOS (version/d' -e 's/^.*Booting from ROM\.\.//'
+    tr -d '\r' <"$1" | sed -e '/SeaBIOS (version/d' \
+        -e '/Booting from ROM/{s/^.*Booting from ROM\.*//;/^$/d;}'
 }
 
 # run_one EMU ELF OUT EXPECTED_STATUS TIMEOUT ARGS...: sets nothing; writes
