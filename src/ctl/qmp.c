@@ -710,6 +710,8 @@ static bool is_space(char c)
 
 static void consume(struct qmp_server *s, size_t n)
 {
+    if (n > s->in_len) /* the client was dropped meanwhile (in_len 0) */
+        n = s->in_len;
     memmove(s->in, s->in + n, s->in_len - n);
     s->in_len -= n;
 }
@@ -770,9 +772,10 @@ static bool process_input(struct qmp_server *s)
 
             qmp_error_set(&err, QMP_ERR_GENERIC, "JSON parse error, %.160s",
                           je.text);
-            send_error(s, &err, NULL);
-            /* Resynchronise at the next line. */
+            /* Resynchronise at the next line, before replying: a failed
+             * send drops the client and empties the buffer. */
             consume(s, nl ? (size_t)(nl - s->in) + 1 : s->in_len);
+            send_error(s, &err, NULL);
         }
     }
     return false;

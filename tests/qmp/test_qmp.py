@@ -13,6 +13,7 @@ alarm. The last line is "N passed, M failed".
 import argparse
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -377,6 +378,65 @@ def bad_input_keeps_running(t):
         c.err("quit", {"now": True})
         # Still serving, the guest still running.
         check(c.ok("query-status")["status"] == "running", "still running")
+        check(vm.alive(), "monitor died")
+    finally:
+        vm.close()
+
+
+COMMANDS = ["qmp_capabilities", "query-version", "query-status",
+            "query-cpus-fast", "stop", "cont", "query-cr-pins",
+            "set-cr-pins", "inject-smi", "query-pin-violations",
+            "no-such-command"]  # not system_reset/quit: they end the run
+
+
+@test()
+def random_arguments(t):
+    rnd = random.Random(20191220)
+    values = [0, 1, -1, 2 ** 63 - 1, -2 ** 63, 65536, SMEP, 3147776, 0.5,
+              "", "x" * 300, None, True, False, [], {}, [1], {"a": 1}]
+    keys = ["cpu-index", "cr0-pinned", "cr4-pinned", "enable", "x", ""]
+    vm = VM(t, paused=False)
+    try:
+        c = vm.client()
+        for i in range(400):
+            args = {rnd.choice(keys): rnd.choice(values)
+                    for _ in range(rnd.randint(0, 3))}
+            r = c.cmd(rnd.choice(COMMANDS), args, id=i)
+            check(r.get("id") == i and ("return" in r or r["error"]["class"]
+                  in ("GenericError", "CommandNotFound")), f"reply {r}")
+        check(vm.alive(), "monitor died")
+    finally:
+        vm.close()
+
+
+@test()
+def random_bytes(t):
+    rnd = random.Random(4242)
+    good = [json.dumps({"execute": n}).encode() for n in COMMANDS]
+    vm = VM(t, paused=False)
+    try:
+        for round in range(3):
+            c = vm.client()
+            for _ in range(200):
+                kind = rnd.randint(0, 3)
+                if kind == 0:
+                    msg = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 64)))
+                elif kind == 1:
+                    g = rnd.choice(good)
+                    msg = g[:rnd.randint(0, len(g))]
+                elif kind == 2:
+                    g = bytearray(rnd.choice(good))
+                    g[rnd.randrange(len(g))] = rnd.randrange(256)
+                    msg = bytes(g)
+                else:
+                    msg = rnd.choice(good)
+                try:
+                    c.send_raw(msg + b"\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the server may hang up on garbage: fine
+            c.close()
+        c = vm.client()
+        check(c.ok("query-status")["running"] in (True, False), "serving")
         check(vm.alive(), "monitor died")
     finally:
         vm.close()
