@@ -311,6 +311,8 @@ static bool opnd_is_mem_only(unsigned o)
  * size: the dependent ALU chains of compiled loops run these. */
 static op_fn specialise(op_fn fn, const struct insn *i)
 {
+    if (fn == op_jcc)
+        return op_jcc_by_cc[i->opcode & 15];
     if (i->mod != 3)
         return fn;
     if (i->opsize == 4) {
@@ -641,6 +643,11 @@ opcode:;
      * itself, so it must be the last instruction of its block. */
     if (rep && i->map == 0 && ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf)))
         i->flags |= INSN_F_ENDBLOCK;
+    /* near jumps, calls, returns and loops: the run loop may chain the
+     * next block directly (exec.c) */
+    if ((f & D_F64) && (f & D_END) && !(f & D_GRP) &&
+        fn != op_call_far_mem && fn != op_jmp_far_mem)
+        i->flags |= INSN_F_NEARBR;
     i->fn = specialise(fn, i);
     return p;
 #undef NEED
@@ -662,6 +669,6 @@ uint64_t insn_ea(struct cpu *c, const struct insn *i)
     if (i->index != 0xff)
         ea += c->regs[i->index] << i->scale;
     if (i->flags & INSN_F_RIPREL)
-        ea += c->next_rip;
+        ea += c->rip + i->len; /* next_rip is only set for block ends */
     return ea & size_mask(i->addrsize);
 }

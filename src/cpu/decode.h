@@ -12,7 +12,10 @@ struct insn;
 
 /* Handler: executes one decoded instruction. On entry c->rip is the
  * instruction's address and c->next_rip = rip + len; a branch sets
- * c->next_rip. Faults: cpu_raise() before committing any state. */
+ * c->next_rip. (For speed the run loop sets next_rip only for the last
+ * instruction of a decoded block, which is every branch and every
+ * INSN_F_ENDBLOCK instruction; others use c->rip + i->len.)
+ * Faults: cpu_raise() before committing any state. */
 typedef void (*op_fn)(struct cpu *c, const struct insn *i);
 
 struct insn {
@@ -42,6 +45,7 @@ struct insn {
 #define INSN_F_RIPREL   0x01 /* RIP-relative memory operand */
 #define INSN_F_ENDBLOCK 0x02 /* decoded block ends after this instruction */
 #define INSN_F_SEGOVR   0x04 /* explicit segment override prefix */
+#define INSN_F_NEARBR   0x08 /* near branch: CS, mode and CPL unchanged */
 
 /* Effective address (offset within i->seg) of the memory operand,
  * truncated to the address size. Valid when i->mod != 3. */

@@ -9,8 +9,8 @@
  * (icache_invalidate_page, called by the MMU's slow write path) drops
  * exactly those.
  *
- * Self-modifying code inside the running block: the invalidation sets
- * ic->abort and the loop stops after the storing instruction; the next
+ * Self-modifying code inside the running block: the invalidation clears
+ * ic->end and the loop stops after the storing instruction; the next
  * lookup decodes the new bytes. Dropped blocks stay readable until the
  * arena is reused, which only happens between blocks.
  *
@@ -29,12 +29,23 @@
 #define HASH_BITS 14
 #define ARENA_SIZE (16u << 20)
 
+/* A direct link to a successor block, taken when the next IP is rip and
+ * the fetch TLB still maps it to the same host byte. */
+struct blink {
+    uint64_t rip;
+    struct block *to;
+    const uint8_t *host;
+};
+
 struct block {
     uint64_t phys;        /* physical address of the first byte */
     struct block *hnext;  /* hash chain */
     struct block *pnext;  /* blocks of the same page */
     uint8_t code_size;
+    bool dead;            /* invalidated: links to it are not followed */
+    bool chains;          /* ends in a near branch or runs into the next */
     uint16_t n;           /* instructions */
+    struct blink link[2];
     struct insn insns[];
 };
 
@@ -45,7 +56,11 @@ struct icache {
     uint8_t *arena;
     size_t used;
     const struct block *cur; /* executing now */
-    bool abort;              /* cur was invalidated: stop after this insn */
+    uint64_t cur_rip;        /* IP of its first instruction */
+    const struct insn *end;  /* where cur stops; NULL once invalidated */
+    struct block *prev;      /* block just run, if it may chain */
+    uint64_t epoch;          /* bumped by flushes: blocks are reused */
+    uint64_t prev_epoch;
 };
 
 static size_t block_bytes(unsigned n)
@@ -122,8 +137,9 @@ void icache_invalidate_page(struct cpu *c, uint64_t pfn)
         return;
     for (struct block *b = ic->page_head[pfn]; b; b = b->pnext) {
         hash_unlink(ic, b);
+        b->dead = true;
         if (b == ic->cur)
-            ic->abort = true;
+            ic->end = NULL; /* stop after the current instruction */
     }
     ic->page_head[pfn] = NULL;
     if (c->code_pages)
@@ -148,8 +164,10 @@ void icache_flush(struct cpu *c)
     }
     memset(ic->hash, 0, sizeof(ic->hash));
     ic->used = 0;
+    ic->epoch++;
+    ic->prev = NULL;
     if (ic->cur)
-        ic->abort = true;
+        ic->end = NULL;
 }
 
 /* ---- decoding ---- */
@@ -176,7 +194,7 @@ static void log_block(struct cpu *c, const struct block *b, uint64_t rip,
 
 /* Decode a block at phys (in RAM) for IP rip. NULL if not even the first
  * instruction fits in the page (run it uncached). */
-static struct block *build_block(struct cpu *c, uint64_t phys, uint64_t rip)
+static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64_t phys, uint64_t rip)
 {
     struct icache *ic = c->ic;
     int cs = c->code_size;
@@ -211,6 +229,12 @@ static struct block *build_block(struct cpu *c, uint64_t phys, uint64_t rip)
     b->phys = phys;
     b->code_size = (uint8_t)cs;
     b->n = (uint16_t)n;
+    b->dead = false;
+    {
+        const struct insn *last = &b->insns[n - 1];
+        b->chains = (last->flags & INSN_F_NEARBR) || !(last->flags & INSN_F_ENDBLOCK);
+    }
+    memset(b->link, 0, sizeof(b->link));
     ic->used += block_bytes(n);
 
     unsigned h = hash_of(phys, cs);
@@ -238,29 +262,59 @@ static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
 
 /* ---- execution ---- */
 
-/* Run up to n instructions of b from c->rip. */
-static inline void exec_block(struct cpu *c, const struct block *b, unsigned n)
+/* Run up to n instructions of b from c->rip.
+ *
+ * Hot loop: the IP of the next instruction stays in a register (no
+ * store-to-load round trip through c->next_rip per instruction) and the
+ * retired count is added once at the end. The loop bound lives in
+ * ic->end so that icache_invalidate_page() can stop the block after the
+ * store that overwrote it, without a second test per instruction. A
+ * fault longjmps out: cpu_run() then credits the instructions before the
+ * faulting one (count_retired). */
+static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
 {
     struct icache *ic = c->ic;
-    const struct insn *i = b->insns, *end = i + n;
+    const struct insn *i = b->insns;
     uint64_t rip = c->rip;
     ic->cur = b;
-    ic->abort = false;
+    ic->cur_rip = rip;
+    ic->end = i + n;
     do {
         c->rip = rip;
-        c->next_rip = rip + i->len;
+        rip += i->len;
+        c->next_rip = rip;
         i->fn(c, i);
-        c->icount++;
-        rip = c->next_rip;
         i++;
-    } while (i < end && likely(!ic->abort));
+    } while (i < ic->end);
+    bool whole = ic->end != NULL;
+    c->icount += (uint64_t)(i - b->insns);
     ic->cur = NULL;
-    c->rip = rip & ip_mask(c->code_size);
+    c->rip = c->next_rip & ip_mask(c->code_size);
+    return whole;
+}
+
+/* After a fault inside the current block: count the instructions that
+ * completed before the faulting one (at c->rip). */
+static void count_retired(struct cpu *c)
+{
+    struct icache *ic = c->ic;
+    const struct block *b = ic->cur;
+    if (!b)
+        return;
+    uint64_t r = ic->cur_rip;
+    for (unsigned k = 0; k < b->n; k++) {
+        if (r == c->rip) {
+            c->icount += k;
+            break;
+        }
+        r += b->insns[k].len;
+    }
+    ic->cur = NULL;
 }
 
 /* One instruction fetched and decoded now, not cached (MMIO code,
  * instructions that cross a page or wrap the IP). */
-static void exec_uncached(struct cpu *c, uint64_t lin)
+static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin)
 {
     int cs = c->code_size;
     uint64_t mask = ip_mask(cs), phys;
@@ -294,49 +348,66 @@ static void exec_uncached(struct cpu *c, uint64_t lin)
 }
 
 /* Find or build the block at c->rip and run at most budget instructions
- * of it. */
-static void step(struct cpu *c, uint64_t budget)
+ * of it. The block that ran before (ic->prev) remembers its successors:
+ * when its link matches, the hash lookup is skipped, and the next block's
+ * first instructions need not wait for it. */
+static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t budget)
 {
+    struct icache *ic = c->ic;
     uint64_t lin = c->seg[S_CS].base + c->rip, phys;
     if (!cpu_long_mode(c))
         lin &= 0xffffffffull;
     unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
-    uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
+    const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
+    struct block *b = NULL, *prev = ic->prev;
+    ic->prev = NULL;
     if (likely(p != NULL)) {
+        if (prev && ic->prev_epoch == ic->epoch) {
+            struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
+            if (l->rip == c->rip && l->host == p && l->to && !l->to->dead)
+                b = l->to;
+        }
         phys = (uint64_t)(p - c->ram);
     } else {
         uint8_t byte;
         cpu_fetch_code(c, lin, &byte, 1, &phys); /* faults here if need be */
     }
-    if (unlikely(phys >= c->ram_size)) {
-        exec_uncached(c, lin);
-        return;
-    }
-    struct block *b = lookup(c->ic, phys, c->code_size);
-    if (unlikely(!b)) {
-        b = build_block(c, phys, c->rip);
-        if (!b) {
+    if (!b) {
+        if (unlikely(phys >= c->ram_size)) {
             exec_uncached(c, lin);
             return;
+        }
+        b = lookup(ic, phys, c->code_size);
+        if (unlikely(!b)) {
+            b = build_block(c, phys, c->rip);
+            if (!b) {
+                exec_uncached(c, lin);
+                return;
+            }
+        }
+        /* link prev -> b (prev survived: no flush since it ran) */
+        if (prev && p && ic->prev_epoch == ic->epoch) {
+            struct blink *l = &prev->link[prev->link[0].to && prev->link[0].rip != c->rip ? 1 : 0];
+            l->rip = c->rip;
+            l->to = b;
+            l->host = p;
         }
     }
     if (unlikely(log_on(c->log, LOG_EXEC)))
         log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
                    c->cpu_index, c->seg[S_CS].base, c->rip);
-    exec_block(c, b, b->n < budget ? b->n : (unsigned)budget);
+    if (exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) && b->chains) {
+        ic->prev = b;
+        ic->prev_epoch = ic->epoch;
+    }
 }
 
-enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
+/* The loop between blocks: one function with step() inlined, so the
+ * per-block path has no call besides the handlers and the interrupt
+ * check. */
+static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
+                                                        uint64_t end)
 {
-    const uint64_t end = c->icount + max_insns;
-
-    if (setjmp(c->fault_jmp)) {
-        /* an instruction faulted: c->rip names it; deliver the event */
-        c->ic->cur = NULL;
-        c->ic->abort = false;
-        c->intr_shadow = false;
-        cpu_deliver_pending(c);
-    }
     for (;;) {
         if (unlikely(c->exit_request))
             return CPU_EXIT_REQUEST;
@@ -354,12 +425,26 @@ enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
             continue;
         }
         cpu_check_interrupts(c);
-        if (c->shutdown)
+        if (unlikely(c->shutdown))
             return CPU_EXIT_SHUTDOWN;
         if (unlikely(c->halted))
             return CPU_EXIT_HLT;
-        if (c->icount >= end)
+        if (unlikely(c->icount >= end))
             return CPU_EXIT_BUDGET;
         step(c, end - c->icount);
     }
+}
+
+enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
+{
+    const uint64_t end = c->icount + max_insns;
+
+    if (setjmp(c->fault_jmp)) {
+        /* an instruction faulted: c->rip names it; deliver the event */
+        count_retired(c);
+        c->ic->prev = NULL;
+        c->intr_shadow = false;
+        cpu_deliver_pending(c);
+    }
+    return run_loop(c, end);
 }

@@ -96,14 +96,17 @@ uint32_t lf_flags(const struct lazyflags *lf);
 
 static inline bool lf_cf(const struct lazyflags *lf)
 {
-    switch (lf->op >> 2) {
-    case LF_SUB: return lf->src1 < lf->src2;
-    case LF_ADD: return lf->res < lf->src1;
-    case LF_LOGIC: return false;
-    case LF_INC: case LF_DEC: case LF_RESAUX: case LF_EAGER:
+    unsigned kind = lf->op >> 2;
+    /* an if-chain, not a switch: no jump table on INC/DEC's hot path */
+    if (kind == LF_SUB)
+        return lf->src1 < lf->src2;
+    if (kind == LF_ADD)
+        return lf->res < lf->src1;
+    if (kind == LF_LOGIC)
+        return false;
+    if (kind >= LF_INC || kind == LF_EAGER) /* INC, DEC, RESAUX, EAGER */
         return lf->aux & LF_CF;
-    default: return lf_flags(lf) & LF_CF;
-    }
+    return lf_flags(lf) & LF_CF;
 }
 
 static inline int64_t lf_sext(uint64_t v, unsigned szidx)

@@ -134,7 +134,8 @@ OP(op_xlat);
 OP(op_daa); OP(op_das); OP(op_aaa); OP(op_aas); OP(op_aam); OP(op_aad);
 
 /* control flow and stack (ops_branch.c) */
-OP(op_jcc); OP(op_jmp); OP(op_jmp_E); OP(op_call); OP(op_call_E);
+OP(op_jcc); OP(op_jmp);
+extern const op_fn op_jcc_by_cc[16]; OP(op_jmp_E); OP(op_call); OP(op_call_E);
 OP(op_ret); OP(op_loop); OP(op_loope); OP(op_loopne); OP(op_jcxz);
 OP(op_push_Z); OP(op_pop_Z); OP(op_push_I); OP(op_push_E); OP(op_pop_E);
 OP(op_pusha); OP(op_popa); OP(op_enter); OP(op_leave);

@@ -25,6 +25,22 @@ void op_jcc(struct cpu *c, const struct insn *i)
         jump(c, i, c->next_rip + i->imm);
 }
 
+/* One handler per condition (decode.c picks it): lf_cond() folds to the
+ * one test. */
+#define JCC(n)                                                             \
+    static void op_jcc_##n(struct cpu *c, const struct insn *i)            \
+    {                                                                      \
+        if (lf_cond(&c->lf, n))                                            \
+            jump(c, i, c->next_rip + i->imm);                              \
+    }
+JCC(0) JCC(1) JCC(2) JCC(3) JCC(4) JCC(5) JCC(6) JCC(7)
+JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
+const op_fn op_jcc_by_cc[16] = {
+    op_jcc_0, op_jcc_1, op_jcc_2, op_jcc_3, op_jcc_4, op_jcc_5, op_jcc_6,
+    op_jcc_7, op_jcc_8, op_jcc_9, op_jcc_10, op_jcc_11, op_jcc_12,
+    op_jcc_13, op_jcc_14, op_jcc_15,
+};
+
 void op_jmp(struct cpu *c, const struct insn *i)
 {
     jump(c, i, c->next_rip + i->imm);
