@@ -284,6 +284,7 @@ static void irq_ack(void *o, struct cpu *c, int vec)
 
 GUEST_ASM(lm_sti, ".code64", "sti\n lm_sti_nop: nop\n jmp .\n");
 extern const uint8_t lm_sti_nop[];
+extern const uint8_t lm_nmi_after[];
 
 TEST(external_interrupt_after_sti_shadow)
 {
@@ -332,6 +333,45 @@ TEST(halted_cpu_wakes_for_an_interrupt)
     h_free(h);
 }
 
+
+GUEST_ASM(lm_count, ".code64", "inc %rbx\n cmp $50, %rbx\n jne 0f\n hlt\n 0: jmp lm_count\n");
+
+TEST(smi_is_taken_and_the_guest_runs_on_with_pins_intact)
+{
+    struct harness *h = setup(H_LONG);
+    h->c.cr_pin_enabled = true;
+    h->c.cr0 |= CR0_WP;
+    CHECK_EQ(cpu_wrmsr(&h->c, MSR_KVM_CR0_PINNED, CRPIN_CR0_WP, false), 0);
+    h->c.smi_pending = true;
+    h_load(h, lm_count, GUEST_LEN(lm_count));
+    CHECK_EQ(h_run(h), CPU_EXIT_HLT);
+    CHECK(!h->c.smi_pending);
+    CHECK(!h->c.in_smm);
+    CHECK(!h->c.shutdown);
+    CHECK_EQ(h->c.regs[R_RBX], 50);
+    CHECK(h->c.cr0 & CR0_WP);
+    CHECK_EQ(h->c.pin.cr0_pinned, CRPIN_CR0_WP);
+    h_free(h);
+}
+
+GUEST_ASM(lm_nmi_iret, ".code64",
+          "mov %rsp, %rax\n push $0x10\n push %rax\n pushf\n push $0x18\n"
+          "push $(0x10000 + lm_nmi_after - lm_nmi_iret)\n lm_nmi_after_iret: iretq\n"
+          "lm_nmi_after: hlt\n");
+
+TEST(iret_unblocks_nmi)
+{
+    struct harness *h = setup(H_LONG);
+    h->c.nmi_blocked = true;
+    h->c.nmi_pending = true;
+    h_load(h, lm_nmi_iret, GUEST_LEN(lm_nmi_iret));
+    h_run(h);
+    /* the pending NMI waits for the IRETQ, then is taken at once */
+    CHECK_EQ(h_vector(h), EXC_NMI);
+    CHECK_EQ(h_frame(h, 0), H_CODE + (uint64_t)(lm_nmi_after - lm_nmi_iret));
+    h_free(h);
+}
+
 static const struct unit_test tests[] = {
     T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
     T(real_mode_fault_pushes_faulting_ip),
@@ -348,5 +388,7 @@ static const struct unit_test tests[] = {
     T(external_interrupt_after_sti_shadow),
     T(nmi_ignores_if_and_blocks_further_nmis),
     T(halted_cpu_wakes_for_an_interrupt),
+    T(smi_is_taken_and_the_guest_runs_on_with_pins_intact),
+    T(iret_unblocks_nmi),
 };
 UNIT_MAIN(tests)
