@@ -425,6 +425,67 @@ TEST(report_reads_bytes_at_cs_ip)
     free(ram);
 }
 
+static void put64(uint8_t *ram, uint64_t pa, uint64_t v)
+{
+    memcpy(ram + pa, &v, 8);
+}
+
+TEST(report_through_4level_paging_partial_and_unmapped)
+{
+    size_t ram_size = 1 << 20;
+    uint8_t *ram = calloc(1, ram_size);
+    const uint64_t va = 0x400000000ull; /* PML4 0, PDPT 16, PD 0, PT 0 */
+    struct pin_audit a;
+    struct pin_audit_record got;
+    struct cpu *c = fake_cpu(ram, ram_size, MODE_LONG, 8);
+    char line[512];
+
+    /* 4-level tables: only the page at va is present (-> PA 0x10000);
+     * the page after it is not. */
+    put64(ram, 0x1000, 0x2000 | 7);
+    put64(ram, 0x2000 + 16 * 8, 0x3000 | 7);
+    put64(ram, 0x3000, 0x4000 | 7);
+    put64(ram, 0x4000, 0x10000 | 7);
+    memcpy(ram + 0x10020, "\x0f\x22\xe0", 3);
+    memcpy(ram + 0x10ffe, "\x41\x0f", 2); /* mov %r8,%cr4 cut by the page end */
+    c->cr0 = CR0_PE | CR0_PG | CR0_WP;
+    c->cr4 = CR4_PAE | CR4_SMEP;
+    c->efer = EFER_LME | EFER_LMA;
+    c->cr3 = 0x1000;
+    c->pin.cr4_pinned = CRPIN_CR4_SMEP;
+    pin_audit_init(&a, NULL);
+
+    c->rip = va + 0x20;
+    pin_audit_report(&a, c, 4, c->cr4, CR4_PAE);
+    CHECK_EQ(pin_audit_recent(&a, &got, 1), 1);
+    CHECK_EQ(got.insn_len, 3);
+    CHECK(strcmp(got.asm_text, "mov %rax, %cr4") == 0);
+
+    /* Only the bytes on the mapped page: shown, but not decodable. */
+    c->rip = va + 0xffe;
+    pin_audit_report(&a, c, 4, c->cr4, CR4_PAE);
+    CHECK_EQ(pin_audit_recent(&a, &got, 1), 1);
+    CHECK_EQ(got.insn_len, 2);
+    CHECK(strcmp(got.asm_text, "(bad)") == 0);
+    pin_audit_format(&got, line, sizeof line);
+    CHECK(strstr(line, " insn=\"41 0f\" asm=\"(bad)\"\n") != NULL);
+
+    /* Unmapped, and non-canonical: no bytes, still counted. */
+    c->rip = va + 0x1000;
+    pin_audit_report(&a, c, 4, c->cr4, CR4_PAE);
+    CHECK_EQ(pin_audit_recent(&a, &got, 1), 1);
+    CHECK_EQ(got.insn_len, 0);
+    CHECK(strcmp(got.asm_text, "?") == 0);
+    c->rip = 0x8000000000000000ull;
+    pin_audit_report(&a, c, 4, c->cr4, CR4_PAE);
+    CHECK_EQ(pin_audit_recent(&a, &got, 1), 1);
+    CHECK_EQ(got.insn_len, 0);
+    CHECK_EQ(pin_audit_count(&a, 0, 4), 4);
+    pin_audit_destroy(&a);
+    free(c);
+    free(ram);
+}
+
 static const struct unit_test tests[] = {
     T(disasm_mov_to_cr4_64bit_att),
     T(disasm_follows_code_size),
@@ -441,5 +502,6 @@ static const struct unit_test tests[] = {
     T(clock_going_backwards_adds_no_credit),
     T(rate_arguments_are_clamped),
     T(report_reads_bytes_at_cs_ip),
+    T(report_through_4level_paging_partial_and_unmapped),
 };
 UNIT_MAIN(tests)
