@@ -591,9 +591,11 @@ opcode:;
             goto ud;
     }
 
-    /* Segment override; in 64-bit mode only FS and GS count (SDM Vol 1
-     * 3.3.7.1). */
-    if (segovr >= 0 && (code_size != 8 || segovr >= S_FS)) {
+    /* Segment override. In 64-bit mode the bases of ES/CS/SS/DS are
+     * ignored (SDM Vol 1 3.3.7.1; the MMU applies only FS/GS bases) but the
+     * segment still decides the fault: an SS: access to a non-canonical
+     * address is #SS, not #GP (SDM Vol 3A 6.15). */
+    if (segovr >= 0) {
         i->seg = segovr;
         i->flags |= INSN_F_SEGOVR;
     }

@@ -82,8 +82,8 @@ TEST(operand_and_address_size_prefixes)
     CHECK_EQ(in.index, 12);
     DEC(8, 0x64, 0x8b, 0x00);       /* FS override counts in 64-bit mode */
     CHECK_EQ(in.seg, S_FS);
-    DEC(8, 0x26, 0x8b, 0x00);       /* ES override does not */
-    CHECK_EQ(in.seg, S_DS);
+    DEC(8, 0x36, 0x8b, 0x00);       /* SS: base ignored, but #SS faults */
+    CHECK_EQ(in.seg, S_SS);
     DEC(4, 0x26, 0x8b, 0x00);
     CHECK_EQ(in.seg, S_ES);
 }
