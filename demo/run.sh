@@ -29,16 +29,23 @@ run() {
     else
         echo "--- pinvm audit trail (-d pin): no blocked write ---"
     fi
+    # The record the blocked gadget must leave: CR4, SMEP pinned, the bytes.
+    audit_ok=$(grep -c '^pin: cpu=0 cr=4 .* pinned=0x100000 insn="0f 22 e0" asm="mov %rax, %cr4"$' "$log")
+    audit_all=$(grep -c '^pin:' "$log")
     return $(( (st - 1) >> 1 ))
 }
 
 run "with CR pinning" max; pinned=$?
+pinned_audit="$audit_ok/$audit_all"
 run "baseline: pinning disabled" max,-cr-pin; nopin=$?
+nopin_audit="$audit_all"
 
 echo
-if [ "$pinned" = 0 ] && [ "$nopin" = 1 ]; then
+if [ "$pinned" = 0 ] && [ "$nopin" = 1 ] && [ "$pinned_audit" = 1/1 ] &&
+    [ "$nopin_audit" = 0 ]; then
     echo "demo: pinning blocked the attack that succeeds without it."
     exit 0
 fi
-echo "demo: unexpected outcome (pinned run: $pinned, baseline: $nopin; 0 = blocked, 1 = succeeded)" >&2
+echo "demo: unexpected outcome (pinned run: $pinned, baseline: $nopin; 0 = blocked," \
+    "1 = succeeded; audit records matching/total: $pinned_audit and $nopin_audit)" >&2
 exit 1
