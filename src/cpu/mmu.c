@@ -591,8 +591,8 @@ int cpu_fetch_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n,
     int avail = 0x1000 - (int)(lin & 0xfff);
     if (n > avail)
         n = avail;
-    if (n < 1)
-        n = 1;
+    if (n < 0)
+        n = 0; /* still checks that lin is executable */
     uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
     if (p) {
         memcpy(buf, p, (size_t)n);
