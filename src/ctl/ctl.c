@@ -117,7 +117,8 @@ static json_t *cmd_stop(void *opaque, json_t *args, struct qmp_error *err)
 
     (void)args;
     (void)err;
-    if (c->state == CTL_RUNNING || c->state == CTL_PRELAUNCH)
+    /* As QEMU's do_vm_stop(): only a running VM stops; prelaunch stays. */
+    if (c->state == CTL_RUNNING)
         set_state(c, CTL_PAUSED);
     return json_object();
 }
