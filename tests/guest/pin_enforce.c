@@ -51,6 +51,15 @@ static void mov_cr4_64(void)
     check_blocked(vec, cr4, read_cr4(), "66 mov %rax,%cr4");
     vec = TRY_MOV_CR("0x0f,0x22,0xe0", cr4 & ~X86_CR4_UMIP);
     check_blocked(vec, cr4, read_cr4(), "clearing UMIP");
+    /* MOV CR ignores ModRM.mod (SDM Vol 2B, MOV CR: "the 2 bits in the mod
+     * field are ignored"), so these are mov %rax,%cr4 too, 3 bytes long:
+     * a decoder that took them as memory forms would be a way around. */
+    vec = TRY_MOV_CR("0x0f,0x22,0x20", bad);
+    check_blocked(vec, cr4, read_cr4(), "0f 22 20 (mod=00)");
+    vec = TRY_MOV_CR("0x0f,0x22,0x60", bad);
+    check_blocked(vec, cr4, read_cr4(), "0f 22 60 (mod=01)");
+    vec = TRY_MOV_CR("0x0f,0x22,0xa0", bad);
+    check_blocked(vec, cr4, read_cr4(), "0f 22 a0 (mod=10)");
     /* A write flipping a pinned and an unpinned bit changes neither. */
     vec = TRY_MOV_CR("0x0f,0x22,0xe0", (cr4 ^ X86_CR4_PGE) & ~X86_CR4_SMEP);
     check_blocked(vec, cr4, read_cr4(), "SMEP and PGE together");
@@ -62,6 +71,15 @@ static void mov_cr4_64(void)
     report(vec < 0 && read_cr4() == cr4, "PGE flips back (mov %%r8,%%cr4)");
     vec = TRY_MOV_CR("0x0f,0x22,0xe0", cr4);
     report(vec < 0 && read_cr4() == cr4, "rewriting the same value is fine");
+
+    /* mod=01 allowed write: no displacement byte, so the next instruction
+     * (mov $7,%ecx) runs from the 4th byte on. */
+    u64 ecx = 0;
+    asm volatile(ASM_TRY("1f") ".byte 0x0f,0x22,0x60\n\t.byte 0xb9,7,0,0,0\n1:"
+                 : "=c"(ecx) : "a"(cr4 ^ X86_CR4_PGE), "c"(0ul) : "memory");
+    report(exception_vector() < 0 && read_cr4() == (cr4 ^ X86_CR4_PGE) && ecx == 7,
+           "0f 22 60 flips PGE and is 3 bytes long");
+    write_cr4(cr4);
 }
 
 static void mov_cr0_64(void)
