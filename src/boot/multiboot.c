@@ -376,9 +376,10 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         return fail(err, errlen, "RAM size %llu bytes is not supported",
                     (unsigned long long)ram_size);
 
-    /* Header: 32-bit aligned in the first 8192 bytes (spec 3.1.1). */
-    size_t lim = len < MB_SEARCH_LIMIT ? len : MB_SEARCH_LIMIT;
-    for (size_t i = 0; i + 12 <= lim; i += 4) {
+    /* Header: 32-bit aligned in the first 8192 bytes (spec 3.1.1). QEMU
+     * looks only where all 48 bytes of a full header fit (offsets below
+     * 8192 - 48); so do we, so that the same images boot. */
+    for (size_t i = 0; i < MB_SEARCH_LIMIT - 48 && i + 12 <= len; i += 4) {
         if (le32(img + i) != MB_HEADER_MAGIC)
             continue;
         uint32_t f = le32(img + i + 4), sum = le32(img + i + 8);
