@@ -56,8 +56,11 @@ void pin_audit_set_rate(struct pin_audit *a, unsigned per_sec, unsigned burst)
 void pin_audit_set_emit(struct pin_audit *a, pin_audit_emit_fn fn,
                         void *opaque)
 {
+    /* Under the lock: a control thread may (un)register while vCPUs run. */
+    pthread_mutex_lock(&a->lock);
     a->emit = fn;
     a->emit_opaque = opaque;
+    pthread_mutex_unlock(&a->lock);
 }
 
 static struct pin_audit_vcpu *slot(struct pin_audit *a, int cpu_index)
@@ -137,6 +140,8 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
 {
     struct pin_audit_record r = *in;
     struct pin_audit_vcpu *v;
+    pin_audit_emit_fn emit_fn = NULL;
+    void *emit_opaque = NULL;
     bool emit;
 
     /* Disassemble outside the lock: it is pure and the slowest part. */
@@ -157,11 +162,13 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
     r.time_ns = a->clock(a->clock_opaque);
     if (r.cr == 0)
         v->count_cr0++;
-    else
+    else if (r.cr == 4)
         v->count_cr4++;
     a->ring[(r.seq - 1) % PIN_AUDIT_RING] = r;
     emit = take_token(a, v, r.time_ns);
     if (emit) {
+        emit_fn = a->emit;
+        emit_opaque = a->emit_opaque;
         log_suppressed(a, r.cpu_index, v);
         if (log_on(a->log, LOG_PIN)) {
             char line[512];
@@ -174,8 +181,8 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
     }
     pthread_mutex_unlock(&a->lock);
     /* Outside the lock, so the callback may query the audit. */
-    if (emit && a->emit)
-        a->emit(a->emit_opaque, &r);
+    if (emit_fn)
+        emit_fn(emit_opaque, &r);
 }
 
 void pin_audit_report(struct pin_audit *a, struct cpu *c, int cr,
