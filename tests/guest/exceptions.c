@@ -2,7 +2,7 @@
  * vectors and error codes of #DE #UD #BP #OF #GP #PF #NP #SS, INT n
  * through a DPL0 gate from CPL3, stack switches (RSP0, IST, 16-byte
  * alignment), #DF from a fault during delivery, IRETQ to CPL3. */
-// @qemu-differs: QEMU 7.2 puts vector*16+2 (not the IDT index, vector*8+2) in the error code of a gate fault in 64-bit mode, accepts LOCK MOV, raises #GP (not #SS) for a non-canonical SS-relative access
+// @qemu-differs: QEMU 7.2 puts vector*16+2 (not the IDT index, vector*8+2) in the error code of a gate fault in 64-bit mode, accepts LOCK MOV, raises #GP (not #SS) for a non-canonical SS-relative access, has no alignment check (#AC)
 // @qemu-args: -append qemu
 #include "kit.h"
 
@@ -131,7 +131,20 @@ static void soft_int(void *arg)
     }
 }
 
+/* Far JMP through a memory pointer (m16:32) to selector `arg`. */
+static void far_jmp(void *arg)
+{
+    struct __attribute__((packed)) { u32 off; u16 sel; } fp = { 0, (u16)(u64)arg };
+    asm volatile("ljmp *%0" :: "m"(fp) : "memory");
+}
+
 /* ---- CPL3 ------------------------------------------------------------------ */
+USER_DATA static u8 user_buf[16];
+USER_TEXT static long user_misaligned(long n)
+{
+    return *(volatile u32 *)(user_buf + n);
+}
+
 USER_TEXT static long user_int(long n)
 {
     if (n == 0x40)
@@ -234,6 +247,11 @@ int main(struct mb_info *mbi)
     report_ex(try_call(read_at, (void *)0x0000800000000000ull), GP_VECTOR, 0,
               "non-canonical read");
     report(try_call(load_ds, (void *)0) == -1, "mov ds, null is fine in 64-bit mode");
+    report_ex(try_call(far_jmp, (void *)(u64)KERNEL_DS), GP_VECTOR, KERNEL_DS,
+              "far jmp to a data segment");
+    report_ex(try_call(far_jmp, (void *)0), GP_VECTOR, 0, "far jmp to the null selector");
+    report_ex(try_call(far_jmp, (void *)(u64)(USER_CS | 3)), GP_VECTOR, USER_CS,
+              "far jmp to a DPL3 code segment at CPL0");
     write_ds(KERNEL_DS);
 
     /* #NP: a not-present data segment, and a not-present IDT gate. */
@@ -294,6 +312,17 @@ int main(struct mb_info *mbi)
     ret = 0;
     v = run_user_flags(user_priv, 2, &ret, X86_EFLAGS_IOPL);
     report(v == -1, "cli at CPL3, IOPL 3");
+
+    /* #AC(0): CR0.AM=1, EFLAGS.AC=1, CPL3, misaligned (SDM 6.15, #AC). */
+    write_cr0(read_cr0() | X86_CR0_AM);
+    v = run_user_flags(user_misaligned, 1, &ret, X86_EFLAGS_AC);
+    report_ex_sdm(v, AC_VECTOR, 0, "misaligned read at CPL3 with AM=1 AC=1");
+    report(run_user_flags(user_misaligned, 1, &ret, 0) == -1, "misaligned read, AC=0: no #AC");
+    report(run_user_flags(user_misaligned, 4, &ret, X86_EFLAGS_AC) == -1,
+           "aligned read, AM=1 AC=1: no #AC");
+    write_cr0(read_cr0() & ~X86_CR0_AM);
+    report(run_user_flags(user_misaligned, 1, &ret, X86_EFLAGS_AC) == -1,
+           "misaligned read, AM=0: no #AC");
 
     /* IRETQ to CPL3 and back; the privilege change uses RSP0, loads a null
      * SS (SDM 6.14.4), and the handler's IRETQ returns to CPL3. */
