@@ -33,6 +33,14 @@ static void dst_write(struct cpu *c, const struct insn *i, uint64_t ea,
         mem_write(c, i->seg, ea, i->opsize, v);
 }
 
+/* A masked count of 0 changes no flags, but the destination is still
+ * written: a 32-bit register is zero-extended (as hardware and QEMU do). */
+static void count_zero(struct cpu *c, const struct insn *i)
+{
+    if (i->mod == 3 && i->opsize == 4)
+        c->regs[i->rm] = (uint32_t)c->regs[i->rm];
+}
+
 static uint32_t of_bit(uint64_t x, int bits)
 {
     return ((x >> (bits - 1)) & 1) ? LF_OF : 0;
@@ -46,8 +54,10 @@ static void shift(struct cpu *c, const struct insn *i, int kind)
     unsigned n = shift_count(c, i);
     uint64_t m = size_mask(sz), ea = 0;
     uint64_t a = dst_read(c, i, &ea), t, r;
-    if (!n)
+    if (!n) {
+        count_zero(c, i);
         return;
+    }
     uint32_t cf;
     /* t: the value after n-1 one-bit steps; the last step gives r and CF */
     if (kind == SH_SHL) {
@@ -84,8 +94,10 @@ void op_rol(struct cpu *c, const struct insn *i)
     int sz = i->opsize, bits = sz * 8;
     unsigned n = shift_count(c, i);
     uint64_t m = size_mask(sz), ea = 0, a = dst_read(c, i, &ea), r;
-    if (!n)
+    if (!n) {
+        count_zero(c, i);
         return;
+    }
     unsigned k = n % bits;
     r = k ? ((a << k) | (a >> (bits - k))) & m : a;
     dst_write(c, i, ea, r);
@@ -97,8 +109,10 @@ void op_ror(struct cpu *c, const struct insn *i)
     int sz = i->opsize, bits = sz * 8;
     unsigned n = shift_count(c, i);
     uint64_t m = size_mask(sz), ea = 0, a = dst_read(c, i, &ea), r;
-    if (!n)
+    if (!n) {
+        count_zero(c, i);
         return;
+    }
     unsigned k = n % bits;
     r = k ? ((a >> k) | (a << (bits - k))) & m : a;
     dst_write(c, i, ea, r);
@@ -114,8 +128,10 @@ static void rcx(struct cpu *c, const struct insn *i, bool left)
     uint64_t ea = 0, a = dst_read(c, i, &ea);
     if (sz < 4)
         n %= bits + 1;
-    if (!n)
+    if (!n) {
+        count_zero(c, i);
         return;
+    }
     unsigned __int128 w = ((unsigned __int128)1 << (bits + 1)) - 1;
     unsigned __int128 v = (unsigned __int128)(lf_cf(&c->lf) ? 1 : 0) << bits | a;
     if (left)
@@ -138,8 +154,10 @@ static void shxd(struct cpu *c, const struct insn *i, bool left)
     unsigned n = shift_count(c, i);
     uint64_t ea = 0, a = dst_read(c, i, &ea), b = op_get_reg(c, i, sz);
     uint64_t t, r;
-    if (!n)
+    if (!n) {
+        count_zero(c, i);
         return;
+    }
     if (sz == 8) {
         if (left) {
             unsigned __int128 v = (unsigned __int128)a << 64 | b;
