@@ -357,6 +357,7 @@ struct ctl *ctl_open(const struct ctl_backend *be, const char *spec,
         .ncmds = ctl_ncommands,
         .opaque = c,
         .version = version,
+        .catch_signals = true,
     };
     c->srv = qmp_server_open(&cfg, err, errlen);
     if (!c->srv) {
@@ -402,6 +403,12 @@ bool ctl_poll(struct ctl *c, int timeout_ms)
         /* The listening socket broke (e.g. removed under us): the guest
          * keeps running, without control. */
         return false;
+    }
+    if (qmp_server_signal(c->srv)) {
+        /* As QEMU: SIGTERM/SIGINT/SIGHUP are a clean shutdown. */
+        c->quit = true;
+        ctl_event_shutdown(c, false, "host-signal");
+        return true;
     }
     if (c->reset_pending && !c->quit) {
         c->reset_pending = false;

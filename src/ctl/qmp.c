@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -35,6 +37,9 @@ struct qmp_server {
     dev_t sock_dev; /* identity of the socket file we created, so close */
     ino_t sock_ino; /* never removes another process's socket */
     int wake_rd, wake_wr; /* self-pipe: qmp_server_event() from a thread */
+    int sig_fd;           /* signalfd (catch_signals) or -1 */
+    sigset_t sig_old;     /* the mask to restore at close */
+    int signo;            /* a termination signal arrived */
 
     /* Client state. The lock guards client_fd, negotiated and out*; the
      * input buffer is only touched by the polling thread. */
@@ -370,7 +375,7 @@ struct qmp_server *qmp_server_open(const struct qmp_server_config *cfg,
     s->cmds = cfg->cmds;
     s->ncmds = cfg->ncmds;
     s->opaque = cfg->opaque;
-    s->listen_fd = s->client_fd = s->wake_rd = s->wake_wr = -1;
+    s->listen_fd = s->client_fd = s->wake_rd = s->wake_wr = s->sig_fd = -1;
     s->in = malloc(QMP_INPUT_MAX);
     s->version = qmp_version_json(cfg->version);
     if (!s->in || !s->version) {
@@ -389,6 +394,20 @@ struct qmp_server *qmp_server_open(const struct qmp_server_config *cfg,
     }
     if (open_listener(s, err, errlen) < 0)
         goto fail;
+    if (cfg->catch_signals) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        /* Blocked first, so none is lost between the two calls. */
+        if (sigprocmask(SIG_BLOCK, &set, &s->sig_old) == 0) {
+            s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+            if (s->sig_fd < 0)
+                sigprocmask(SIG_SETMASK, &s->sig_old, NULL);
+        }
+        /* Without it the signals keep their default action: still safe. */
+    }
     pthread_mutex_init(&s->lock, NULL);
     return s;
 fail:
@@ -845,9 +864,14 @@ static void finish_client(struct qmp_server *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+int qmp_server_signal(struct qmp_server *s)
+{
+    return s->signo;
+}
+
 int qmp_server_poll(struct qmp_server *s, int timeout_ms)
 {
-    struct pollfd pfd[2];
+    struct pollfd pfd[3];
     bool busy;
     int n;
 
@@ -871,10 +895,18 @@ int qmp_server_poll(struct qmp_server *s, int timeout_ms)
         pfd[1].events = POLLIN;
     }
     pthread_mutex_unlock(&s->lock);
+    pfd[2].fd = s->sig_fd; /* poll() ignores a negative fd */
+    pfd[2].events = POLLIN;
+    pfd[2].revents = 0;
 
-    n = poll(pfd, 2, timeout_ms);
+    n = poll(pfd, 3, s->signo ? 0 : timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
+    if (pfd[2].revents & POLLIN) {
+        struct signalfd_siginfo si;
+        if (read(s->sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+            s->signo = (int)si.ssi_signo;
+    }
     if (pfd[0].revents & POLLIN) {
         char buf[64];
         while (read(s->wake_rd, buf, sizeof buf) > 0)
@@ -919,7 +951,7 @@ bool qmp_server_has_client(struct qmp_server *s)
 
 int qmp_server_wait_client(struct qmp_server *s)
 {
-    while (!qmp_server_has_client(s))
+    while (!qmp_server_has_client(s) && !s->signo)
         if (qmp_server_poll(s, -1) < 0)
             return -1;
     return 0;
@@ -945,6 +977,10 @@ void qmp_server_close(struct qmp_server *s)
     }
     close(s->wake_rd);
     close(s->wake_wr);
+    if (s->sig_fd >= 0) {
+        close(s->sig_fd);
+        sigprocmask(SIG_SETMASK, &s->sig_old, NULL);
+    }
     pthread_mutex_destroy(&s->lock);
     json_decref(s->version);
     free(s->in);

@@ -94,6 +94,10 @@ struct qmp_server_config {
     size_t ncmds;
     void *opaque;        /* passed to every handler */
     const char *version; /* "MAJOR.MINOR.MICRO" for the greeting */
+    /* Take SIGINT/SIGTERM/SIGHUP through a signalfd polled with the
+     * socket (blocked while the server is open), so that they end the VM
+     * cleanly: see qmp_server_signal(). For a single-threaded process. */
+    bool catch_signals;
 };
 
 struct qmp_server;
@@ -115,9 +119,11 @@ int qmp_server_poll(struct qmp_server *s, int timeout_ms);
  * returns (a reset, quit): commands the client sent after it wait for the
  * next poll, so they see that effect. */
 void qmp_server_yield(struct qmp_server *s);
-/* Block until a client is connected (for wait=on). */
+/* Block until a client is connected (for wait=on) or a caught signal. */
 int qmp_server_wait_client(struct qmp_server *s);
 bool qmp_server_has_client(struct qmp_server *s);
+/* The termination signal received (catch_signals), or 0. */
+int qmp_server_signal(struct qmp_server *s);
 
 /* Queue an event {"timestamp", "event": name, "data"} for the client, if
  * one has negotiated capabilities (else it is dropped, as in QEMU). Takes

@@ -828,6 +828,31 @@ def system_reset_with_no_reboot_shuts_down(t):
         vm.close()
 
 
+@test()
+def termination_signals_shut_down_cleanly(t):
+    for sig, paused, opts in ((signal.SIGTERM, False, "server=on,wait=off"),
+                              (signal.SIGINT, True, "server=on,wait=off"),
+                              (signal.SIGHUP, False, "server=on,wait=on")):
+        vm = VM(t, paused=paused, opts=opts)
+        try:
+            if opts.endswith("wait=on"):  # waiting for its first client
+                deadline = time.monotonic() + TIMEOUT
+                while "waiting for connection" not in vm.stderr():
+                    check(time.monotonic() < deadline, "no waiting message")
+                    time.sleep(0.02)  # polling a file for a line
+            else:
+                c = vm.client()
+            vm.proc.send_signal(sig)
+            if not opts.endswith("wait=on"):
+                s = c.event("SHUTDOWN")
+                check(s["data"] == {"guest": False, "reason": "host-signal"},
+                      f"{sig}: {s}")
+            check(vm.wait_exit() == 0, f"{sig}: exit status")
+            check(not os.path.exists(vm.path), f"{sig}: socket left behind")
+        finally:
+            vm.close()
+
+
 # ---- the socket and -qmp ---------------------------------------------------
 
 @test(real_only=True)
