@@ -499,6 +499,190 @@ static void run_op(enum op op, int si)
            (u32)(h ^ (h >> 32)));
 }
 
+/* ---- conditions: SETcc, CMOVcc, Jcc over all 64 OSZAPC combinations -------- */
+static bool cond_model(int cc, u64 f)
+{
+    bool cf = f & F_CF, pf = f & F_PF, zf = f & F_ZF, sf = f & F_SF, of = f & F_OF;
+    bool r;
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 5: r = pf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+/* Bit 0: SETcc, bit 1: CMOVcc moved, bit 2: Jcc taken. */
+#define CC_FN(cc)                                                              \
+    static u64 cc_##cc(u64 fin)                                                \
+    {                                                                          \
+        u8 s;                                                                  \
+        u64 m = 1, r = 2, j;                                                   \
+        asm volatile(FL_IN "set" #cc " %[s]\n\t"                               \
+                     "cmov" #cc " %[m], %[r]\n\t"                              \
+                     "movq $4, %[j]\n\t"                                       \
+                     "j" #cc " 1f\n\t"                                         \
+                     "movq $0, %[j]\n"                                         \
+                     "1:"                                                      \
+                     : [s] "=&q"(s), [r] "+r"(r), [j] "=&r"(j)                 \
+                     : [m] "r"(m), [fin] "r"(fin) : "cc");                     \
+        return s | (r == 1 ? 2 : 0) | j;                                       \
+    }
+CC_FN(o) CC_FN(no) CC_FN(b) CC_FN(ae) CC_FN(e) CC_FN(ne) CC_FN(be) CC_FN(a)
+CC_FN(s) CC_FN(ns) CC_FN(p) CC_FN(np) CC_FN(l) CC_FN(ge) CC_FN(le) CC_FN(g)
+static u64 (*const cc_fns[16])(u64) = {
+    cc_o, cc_no, cc_b, cc_ae, cc_e, cc_ne, cc_be, cc_a,
+    cc_s, cc_ns, cc_p, cc_np, cc_l, cc_ge, cc_le, cc_g,
+};
+
+static void test_conditions(void)
+{
+    static const u64 bits[6] = { F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF };
+    unsigned bad = 0;
+    u64 h = 0xcbf29ce484222325ull;
+    for (int combo = 0; combo < 64; combo++) {
+        u64 f = X86_EFLAGS_FIXED;
+        for (int b = 0; b < 6; b++)
+            if (combo & (1 << b))
+                f |= bits[b];
+        for (int cc = 0; cc < 16; cc++) {
+            u64 got = cc_fns[cc](f), want = cond_model(cc, f) ? 7 : 0;
+            h = fnv(h, got);
+            if (got != want && bad++ < 3)
+                printf("  cc %d flags %lx: got %lx want %lx\n", cc, f, got, want);
+        }
+    }
+    report(!bad, "setcc/cmovcc/jcc: 16 conditions x 64 flag sets, %u wrong, hash %08x", bad,
+           (u32)(h ^ (h >> 32)));
+
+    /* CMOVcc with 32-bit operands writes (zero-extends) the destination
+     * even when the condition is false (SDM CMOVcc, 64-bit mode). */
+    u64 r = 0xffffffff00000002ull;
+    u32 src = 5;
+    asm volatile("xorl %%eax, %%eax\n\tcmovnel %k[s], %k[r]" /* ZF=1: no move */
+                 : [r] "+r"(r) : [s] "r"(src) : "rax", "cc");
+    report(r == 2, "cmovne r32 not taken still clears bits 63:32 (%lx)", r);
+}
+
+/* ---- SHLD/SHRD (3 operands) ---------------------------------------------------- */
+static struct out model_shd(bool left, int n, u64 d, u64 s, unsigned cnt, u64 fin)
+{
+    struct out o = { d, 0, fin & F_ALL, F_ALL, false };
+    u64 m = mask_of(n);
+    if (!cnt)
+        return o;
+    if (cnt > (unsigned)n || (n == 16 && cnt >= 16)) {
+        o.skip = true; /* result undefined when count > size (16-bit) */
+        return o;
+    }
+    u64 cf;
+    if (left) {
+        o.r = ((d << cnt) | (s >> (n - cnt))) & m;
+        cf = (d >> (n - cnt)) & 1;
+    } else {
+        o.r = ((d >> cnt) | (s << (n - cnt))) & m;
+        cf = (d >> (cnt - 1)) & 1;
+    }
+    o.f = szp(o.r, n) | (cf ? F_CF : 0) | (((o.r ^ d) & sign_of(n)) ? F_OF : 0);
+    o.fmask = F_CF | F_OF | F_SF | F_ZF | F_PF;
+    if (cnt != 1)
+        o.fmask &= ~F_OF;
+    o.f &= o.fmask;
+    return o;
+}
+
+#define SHD_FN(name, mn, T)                                                    \
+    static u64 name(u64 d, u64 s, u8 c, u64 fin, u64 *f)                       \
+    {                                                                          \
+        T x = (T)d, y = (T)s;                                                  \
+        asm volatile(FL_IN mn " %%cl, %[y], %[x]" FL_OUT                       \
+                     : [x] "+r"(x), [f] "=&r"(*f)                              \
+                     : [y] "r"(y), "c"(c), [fin] "r"(fin) : "cc");             \
+        return x;                                                              \
+    }
+SHD_FN(shld16, "shldw", u16) SHD_FN(shld32, "shldl", u32) SHD_FN(shld64, "shldq", u64)
+SHD_FN(shrd16, "shrdw", u16) SHD_FN(shrd32, "shrdl", u32) SHD_FN(shrd64, "shrdq", u64)
+
+static void test_shd(void)
+{
+    static u64 (*const fn[2][3])(u64, u64, u8, u64, u64 *) = {
+        { shld16, shld32, shld64 }, { shrd16, shrd32, shrd64 },
+    };
+    for (int dir = 0; dir < 2; dir++)
+        for (int si = 0; si < 3; si++) {
+            int n = 16 << si;
+            unsigned cases = 0, bad = 0;
+            u64 h = 0xcbf29ce484222325ull;
+            for (unsigned fi = 0; fi < ARRAY_SIZE(flags_in); fi++)
+                for (unsigned i = 0; i < ARRAY_SIZE(vals); i++)
+                    for (unsigned j = 0; j < ARRAY_SIZE(counts); j++) {
+                        u64 d = vals[i] & mask_of(n);
+                        u64 src = vals[(i * 7 + j) % ARRAY_SIZE(vals)] & mask_of(n);
+                        unsigned cnt = counts[j] & (n == 64 ? 63 : 31);
+                        struct out want = model_shd(dir == 0, n, d, src, cnt, flags_in[fi]);
+                        if (want.skip)
+                            continue;
+                        u64 f;
+                        u64 r = fn[dir][si](d, src, counts[j], flags_in[fi], &f) & mask_of(n);
+                        f &= want.fmask;
+                        cases++;
+                        h = fnv(fnv(h, r), f);
+                        if ((r != want.r || f != want.f) && bad++ < 3)
+                            printf("  %s%d d=%lx s=%lx c=%u: got %lx f=%lx want %lx f=%lx\n",
+                                   dir ? "shrd" : "shld", n, d, src, counts[j], r, f,
+                                   want.r, want.f);
+                    }
+            report(!bad, "%s%d: %u cases, %u wrong, hash %08x", dir ? "shrd" : "shld", n,
+                   cases, bad, (u32)(h ^ (h >> 32)));
+        }
+}
+
+/* ---- extensions and byte swaps ------------------------------------------------- */
+static void test_extend(void)
+{
+    unsigned bad = 0;
+    for (unsigned i = 0; i < ARRAY_SIZE(vals); i++) {
+        u64 v = vals[i], r;
+        u32 r32;
+        asm("movsbq %b1, %0" : "=r"(r) : "r"(v));
+        bad += r != (u64)(s64)(s8)v;
+        asm("movswq %w1, %0" : "=r"(r) : "r"(v));
+        bad += r != (u64)(s64)(s16)v;
+        asm("movslq %k1, %0" : "=r"(r) : "r"(v));
+        bad += r != (u64)(s64)(s32)v;
+        asm("movzbl %b1, %k0" : "=r"(r) : "r"(v), "0"(~0ull));
+        bad += r != (u8)v;        /* a 32-bit write zero-extends */
+        asm("movzwq %w1, %0" : "=r"(r) : "r"(v));
+        bad += r != (u16)v;
+        asm("bswapl %0" : "=r"(r32) : "0"((u32)v));
+        bad += r32 != __builtin_bswap32((u32)v);
+        asm("bswapq %0" : "=r"(r) : "0"(v));
+        bad += r != __builtin_bswap64(v);
+        u64 a = v, d = 0x1234;
+        asm("cqto" : "+a"(a), "=d"(d));
+        bad += d != ((s64)v < 0 ? ~0ull : 0);
+        a = v;
+        asm("cltq" : "+a"(a));
+        bad += a != (u64)(s64)(s32)v;
+        a = v;
+        asm("cwtl" : "+a"(a));
+        bad += a != (u64)(u32)(s32)(s16)v;   /* CWDE writes EAX: zero-extends */
+        a = v;
+        asm("cbtw" : "+a"(a));
+        bad += a != ((v & ~0xffffull) | (u16)(s16)(s8)v); /* CBW keeps 63:16 */
+        a = v;
+        d = 0xffffffffffff0000ull;
+        asm("cwtd" : "+a"(a), "+d"(d));
+        bad += d != (0xffffffffffff0000ull | ((s16)v < 0 ? 0xffff : 0));
+    }
+    report(!bad, "movsx/movzx/bswap/cbw/cwde/cdqe/cwd/cqo: %u wrong", bad);
+}
+
 /* ---- string instructions ----------------------------------------------------- */
 static u8 sbuf[256], dbuf[256];
 
@@ -644,6 +828,9 @@ int main(struct mb_info *mbi)
         for (int si = 0; si < 4; si++)
             if (fns[op][si])
                 run_op((enum op)op, si);
+    test_conditions();
+    test_shd();
+    test_extend();
     test_strings();
     u64 w = workload();
     report(w == WORKLOAD_EXPECTED, "compiled workload checksum %lx", w);
