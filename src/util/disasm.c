@@ -64,9 +64,10 @@ int disasm_one(const uint8_t *bytes, size_t len, uint64_t rip, int code_size,
     if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(
             &fmt, &insn, ops, insn.operand_count_visible, out, outlen, rip,
             NULL))) {
-        /* The instruction decoded but its text did not fit. */
+        /* Decoded, but the text did not fit: "(bad)" and 0, as disasm.h
+         * promises, rather than a length without its text. */
         put_bad(out, outlen);
-        return insn.length;
+        return 0;
     }
     return insn.length;
 }

@@ -129,6 +129,9 @@ TEST(disasm_bad_input)
     CHECK_EQ(disasm_one((const uint8_t *)"\x0f\x22", 2, 0, 8, out, sizeof out), 0); /* truncated */
     CHECK_EQ(disasm_one((const uint8_t *)"\x90", 1, 0, 3, out, sizeof out), 0); /* bad code_size */
     CHECK(strcmp(out, "(bad)") == 0);
+    /* text that does not fit in out: 0 and "(bad)" */
+    CHECK_EQ(disasm_one((const uint8_t *)"\x0f\x22\xe0", 3, 0, 8, out, 6), 0);
+    CHECK(strcmp(out, "(bad)") == 0);
 }
 
 /* ---- formatting ---- */
