@@ -236,7 +236,7 @@ static void tlb_fill(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
  *   sup write   W || !WP                     (!SMAP || AC) && (W || !WP)
  *   sup fetch   !NX                          !NX && !SMEP
  */
-static bool perm_fault(const struct cpu *c, uint32_t fl, int kind,
+static inline bool perm_fault(const struct cpu *c, uint32_t fl, int kind,
                        unsigned ctx)
 {
     bool upage = (fl & XL_U) != 0;
@@ -325,8 +325,9 @@ static inline void pte_set(struct cpu *c, const struct pte_ref *r, int size,
  * the page-fault error code. peek: no permission checks and no A/D updates.
  * A bits of non-leaf entries are set as they are used, the leaf's A (and D
  * for a write) only once the access is known to be allowed (as QEMU). */
-static uint32_t walk(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
-                     bool peek, struct xlate *x)
+static inline __attribute__((always_inline)) uint32_t
+walk(struct cpu *c, uint64_t lin, int kind, unsigned ctx, bool peek,
+     struct xlate *x)
 {
     struct pte_ref r;
     uint64_t e, pa_leaf;
@@ -523,6 +524,11 @@ static void span_write(struct cpu *c, const struct span *s, uint64_t v)
 
 uint64_t mmu_read_slow(struct cpu *c, uint64_t lin, int size)
 {
+    if ((lin & 0xfff) <= 0x1000u - (unsigned)size) {
+        uint64_t pa = translate(c, lin, TLB_READ, mmu_ctx(c));
+        uint8_t *p = ram_ptr(c, pa, (unsigned)size);
+        return p ? host_load(p, size) : phys_read(c, pa, size);
+    }
     struct span s;
     split(c, lin, size, TLB_READ, mmu_ctx(c), c->mode != MODE_LONG, &s);
     return span_read(c, &s);

@@ -203,8 +203,9 @@ static inline unsigned mmu_ctx(const struct cpu *c)
 
 /* Segment base + checks. The common cases stay inline: 64-bit mode with a
  * canonical result, or a present expand-up data segment (writable for a
- * write) with the access inside the limit. Everything else (real mode,
- * code segments, expand-down, faults) goes to mmu_seg_slow(). */
+ * write) with the access inside the limit. That is also right in real mode,
+ * where only the limit counts: the inline test accepts a subset. Everything
+ * else (code segments, expand-down, faults) goes to mmu_seg_slow(). */
 static inline uint64_t mmu_seg_lin(struct cpu *c, int seg, uint64_t off,
                                    int size, int acc)
 {
@@ -220,7 +221,7 @@ static inline uint64_t mmu_seg_lin(struct cpu *c, int seg, uint64_t off,
         /* type: bit 3 code, bit 2 expand-down (data), bit 1 writable */
         unsigned need = SEG_ATTR_P | SEG_ATTR_S | (acc == MMU_ACC_WRITE ? 2u : 0u);
         unsigned mask = SEG_ATTR_P | SEG_ATTR_S | 0xcu | (need & 2u);
-        if (MMU_LIKELY((s->attr & mask) == need && c->mode != MODE_REAL &&
+        if (MMU_LIKELY((s->attr & mask) == need &&
                        off + (uint64_t)size - 1 <= s->limit))
             return (uint32_t)(s->base + off);
     }

@@ -480,7 +480,7 @@ TEST(paging_4level_sizes_and_reserved)
     CHECK(rd64(&e, pml4e) & A);
     CHECK(!(rd64(&e, pml4e) & D));
     /* reserved: PS in a PML4E, 1G bits 29:13, 2M bits 20:13, bit 51:40 */
-    uint64_t v = rd64(&e, pml4e);
+    volatile uint64_t v = rd64(&e, pml4e);
     wr64(&e, pml4e, v | PS);
     tlb_flush_all(c);
     CHECK_EQ(TRY(&e, mem_read8(c, S_DS, 0x7f0000001000ull)), EXC_PF);
