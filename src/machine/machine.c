@@ -200,6 +200,8 @@ void machine_destroy(struct machine *m)
     m->ram = NULL;
     free(m->code_pages);
     m->code_pages = NULL;
+    free(m->boot_blob);
+    m->boot_blob = NULL;
 }
 
 void machine_poll_input(struct machine *m)

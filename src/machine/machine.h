@@ -88,7 +88,11 @@ struct machine {
     struct resetctl rcr;
 
     struct sysreq req;      /* pending device request (exit/reset) */
-    struct mb_result boot;  /* what the last kernel load produced */
+    struct mb_result boot;  /* what the kernel load produced */
+    /* RAM the loader wrote, restored on reset: [image_start, end) and the
+     * low area (GDT, memory map, info structure). */
+    uint8_t *boot_blob;
+    uint8_t boot_low[MB_LOW_END - MB_LOW_START];
     uint64_t resets;        /* guest-requested resets so far */
     uint64_t icount_at_boot;/* vCPU 0's icount at the last (re)boot */
     struct ctl *ctl;        /* -qmp: see src/ctl/qmp_machine.h */
@@ -131,8 +135,9 @@ void machine_reset_devices(struct machine *m);
 /* ---- machine_run.c ---- */
 /* Create the vCPUs, load the kernel and enter it. 0 or -1 + err. */
 int machine_start(struct machine *m, char *err, size_t errlen);
-/* System reset: devices, vCPUs (pins cleared), kernel reloaded and
- * re-entered; RAM otherwise kept, as QEMU does with -kernel. */
+/* System reset: devices, vCPUs (pins cleared), kernel image and boot
+ * information restored as first loaded and re-entered; RAM otherwise kept,
+ * as QEMU does with -kernel. */
 int machine_reset(struct machine *m, char *err, size_t errlen);
 /* Run until the guest ends the machine; returns the host exit status. */
 int machine_run(struct machine *m);

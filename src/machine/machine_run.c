@@ -64,8 +64,25 @@ static int boot(struct machine *m, char *err, size_t errlen)
         apply_cpu_config(m, c);
         c->exit_request = 0;
     }
-    if (multiboot_load_file(m->ram, m->ram_size, &p, &m->boot, err, errlen) < 0)
-        return -1;
+    if (!m->boot_blob) {
+        if (multiboot_load_file(m->ram, m->ram_size, &p, &m->boot, err, errlen) < 0)
+            return -1;
+        /* Keep what was loaded, as QEMU keeps its -kernel ROM blobs: a
+         * reset copies them back and never re-reads the files (which may
+         * have changed or gone since). */
+        size_t n = m->boot.end - m->boot.image_start;
+        m->boot_blob = malloc(n ? n : 1);
+        if (!m->boot_blob) {
+            snprintf(err, errlen, "out of memory keeping the boot image");
+            return -1;
+        }
+        memcpy(m->boot_blob, m->ram + m->boot.image_start, n);
+        memcpy(m->boot_low, m->ram + MB_LOW_START, sizeof m->boot_low);
+    } else {
+        memcpy(m->ram + m->boot.image_start, m->boot_blob,
+               m->boot.end - m->boot.image_start);
+        memcpy(m->ram + MB_LOW_START, m->boot_low, sizeof m->boot_low);
+    }
     /* Loading wrote RAM behind the vCPU's back: drop decoded code. */
     memset(m->code_pages, 0, m->ram_size >> 12);
     multiboot_enter(m->cpus[0], &m->boot);

@@ -508,6 +508,63 @@ TEST(machine_device_state_round_trip_and_errors)
     stop();
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+TEST(boot_enters_multiboot_state_and_reset_restores_image)
+{
+    char kpath[] = "/tmp/pinvm-kernel-XXXXXX";
+    uint8_t k[0x24] = {0};
+    put32(k, 0x1BADB002);
+    put32(k + 4, 0x10000);
+    put32(k + 8, (uint32_t)-(0x1BADB002u + 0x10000u));
+    put32(k + 12, 0x100000); /* header_addr */
+    put32(k + 16, 0x100000); /* load_addr */
+    put32(k + 28, 0x100020); /* entry */
+    k[0x20] = 0xf4;          /* hlt */
+    int fd = mkstemp(kpath);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, k, sizeof k), (long)sizeof k);
+    close(fd);
+    setup_cfg();
+    cfg.kernel = kpath;
+    cfg.append = "x=1";
+    CHECK_EQ(start(), 0);
+    CHECK_EQ(machine_start(&m, err, sizeof err), 0);
+    struct cpu *c = m.cpus[0];
+    CHECK_EQ(c->rip, 0x100020);
+    CHECK_EQ(c->regs[R_RAX], 0x2badb002);
+    CHECK_EQ(c->regs[R_RBX], 0x9500);
+    CHECK_EQ(c->seg[S_CS].sel, 0x08);
+    CHECK_EQ(c->seg[S_CS].limit, 0xffffffff);
+    CHECK_EQ(c->seg[S_SS].sel, 0x10);
+    CHECK_EQ(c->cr0, CR0_PE | CR0_ET);
+    CHECK_EQ(cpu_get_eflags(c), 0x2);
+    CHECK_EQ(c->gdtr.base, 0x8000);
+    CHECK(c->cr_pin_enabled);
+
+    /* the guest scribbles over its image and boot info, pins a bit... */
+    m.ram[0x100020] = 0xcc;
+    m.ram[0x9500] = 0;
+    m.ram[0x101000] = 0;       /* the command line */
+    m.ram[0x300000] = 0x55;
+    c->pin.cr4_pinned = CR4_SMEP;
+    c->rip = 0x1234;
+    unlink(kpath); /* ...and the file is gone: QEMU would not re-read it */
+    CHECK_EQ(machine_reset(&m, err, sizeof err), 0);
+    CHECK_EQ(m.resets, 1);
+    CHECK_EQ(m.ram[0x100020], 0xf4);
+    CHECK_EQ(m.ram[0x9500], 0x4f);
+    CHECK(strncmp((char *)m.ram + 0x101000, kpath, strlen(kpath)) == 0);
+    CHECK_EQ(m.ram[0x300000], 0x55); /* RAM otherwise kept */
+    CHECK_EQ(c->pin.cr4_pinned, 0);  /* reset clears pins */
+    CHECK_EQ(c->rip, 0x100020);
+    stop();
+}
+
 TEST(vmstate_bounds)
 {
     struct vmstate s, r;
@@ -616,6 +673,7 @@ static const struct unit_test tests[] = {
     T(devices_reset_restores_power_on_state),
     T(devices_save_and_load_round_trip),
     T(machine_device_state_round_trip_and_errors),
+    T(boot_enters_multiboot_state_and_reset_restores_image),
     T(vmstate_bounds),
     T(iomap_rejects_overlaps_and_splits_wide_accesses),
     T(cpu_dump_state_is_qemu_format),
