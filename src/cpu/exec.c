@@ -364,7 +364,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
     if (likely(p != NULL)) {
         if (prev && ic->prev_epoch == ic->epoch) {
             struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
-            if (l->rip == c->rip && l->host == p && l->to && !l->to->dead)
+            if (l->rip == c->rip && l->host == p && l->to && !l->to->dead &&
+                l->to->code_size == c->code_size)
                 b = l->to;
         }
         phys = (uint64_t)(p - c->ram);
