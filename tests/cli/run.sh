@@ -175,6 +175,17 @@ check "LAPIC version via MMIO" 41 "" -kernel "$tmp/apicver"
 #   out 0xf4,al -> ('Q' << 1) | 1 = 163
 kludge "$tmp/fwsig" 0x100000 '\x66\xba\x10\x05\x66\x31\xc0\x66\xef\x42\xec\xe6\xf4'
 check "fw_cfg signature" 163 "" -kernel "$tmp/fwsig"
+# Port reads a guest sees, exit status = (value << 1) | 1 (each equal on QEMU 7.2)
+kludge "$tmp/p_dx" 0x100000 '\xe4\xf4\xe6\xf4'             # in al,0xf4: debug-exit reads 0
+check "debug-exit reads 0" 1 "" -kernel "$tmp/p_dx"
+kludge "$tmp/p_un" 0x100000 '\x66\xba\x34\x12\x66\xed\x88\xe0\xe6\xf4' # in ax,0x1234: high byte
+check "unassigned port reads all ones" 255 "" -kernel "$tmp/p_un"
+kludge "$tmp/p_pic" 0x100000 '\xb0\xa5\xe6\x21\xe4\x21\xe6\xf4' # PIC IMR write/read 0xa5
+check "PIC IMR reads back" 75 "" -kernel "$tmp/p_pic"
+kludge "$tmp/p_kbd" 0x100000 '\xe4\x64\xe6\xf4'            # i8042 status 0x1c
+check "i8042 status" 57 "" -kernel "$tmp/p_kbd"
+kludge "$tmp/p_92" 0x100000 '\xe4\x92\xe6\xf4'             # port 0x92: A20 on
+check "port 0x92 A20" 5 "" -kernel "$tmp/p_92"
 check "-d cpu_reset dump" 33 "EAX=00000000" -kernel "$tmp/ok" -d cpu_reset
 check "-D log file" 33 "K" -kernel "$tmp/ok" -d cpu_reset -D "$tmp/log"
 if grep -q "CPU Reset (CPU 0)" "$tmp/log" 2>/dev/null; then pass=$((pass + 1)); else
