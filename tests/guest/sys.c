@@ -12,6 +12,8 @@
 // @qemu-args: -append qemu
 #include "kit.h"
 
+#define X86_CR3_PWT_PCD 0x18ull
+
 /* ---- CPUID ---------------------------------------------------------------- */
 static void test_cpuid(void)
 {
@@ -253,6 +255,58 @@ static void test_platform(void)
            boot_info->mem_upper <= (127 << 10), "multiboot mem_lower/mem_upper in range");
 }
 
+/* ---- the other ways to write CR0 (LMSW, CLTS) and plain MOV CR ------------- */
+USER_TEXT static long user_crop(long n)
+{
+    if (n == 0)
+        asm volatile("lmsw %w0" :: "r"(1));
+    else
+        asm volatile("clts");
+    return 0;
+}
+
+static void test_cr_paths(void)
+{
+    u64 cr0 = read_cr0();
+    /* LMSW loads PE, MP, EM, TS only, and cannot clear PE (SDM LMSW). */
+    asm volatile("lmsw %w0" :: "r"((u16)(X86_CR0_TS | X86_CR0_MP)));
+    report(read_cr0() == (cr0 | X86_CR0_TS | X86_CR0_MP), "lmsw sets TS and MP, keeps PE");
+    asm volatile("lmsw %w0" :: "r"((u16)0xfff0));
+    report(read_cr0() == cr0, "lmsw 0xfff0: clears MP/EM/TS, PE stays, bits 4-15 untouched");
+    asm volatile("lmsw %w0" :: "r"((u16)X86_CR0_TS));
+    asm volatile("clts");
+    report(read_cr0() == cr0, "clts clears TS");
+    u16 msw;
+    asm volatile("smsw %0" : "=m"(msw));
+    report(msw == (u16)cr0, "smsw m16 = CR0[15:0]");
+    long ret;
+    report(run_user(user_crop, 0, &ret) == GP_VECTOR && ex_last.error_code == 0,
+           "lmsw at CPL3: #GP(0)");
+    report(run_user(user_crop, 1, &ret) == GP_VECTOR && ex_last.error_code == 0,
+           "clts at CPL3: #GP(0)");
+
+    /* MOV to CR0/CR4 toggling the bits the pins protect (nothing pinned). */
+    write_cr0(cr0 & ~X86_CR0_WP);
+    report(!(read_cr0() & X86_CR0_WP), "mov cr0: clear WP");
+    write_cr0(cr0);
+    report(read_cr0() == cr0, "mov cr0: set WP again");
+    u64 cr4 = read_cr4(), bits = X86_CR4_SMEP | X86_CR4_SMAP | X86_CR4_UMIP;
+    write_cr4(cr4 | bits);
+    report((read_cr4() & bits) == bits, "mov cr4: set SMEP SMAP UMIP");
+    write_cr4(cr4);
+    report(read_cr4() == cr4, "mov cr4: clear them again");
+
+    write_cr2(0xdeadbeef000ull);
+    report(read_cr2() == 0xdeadbeef000ull, "mov cr2 round trip");
+    write_cr8(5);
+    report(read_cr8() == 5, "mov cr8 (TPR) round trip");
+    write_cr8(0);
+    u64 cr3 = read_cr3();
+    write_cr3(cr3 | X86_CR3_PWT_PCD);
+    report(read_cr3() == (cr3 | X86_CR3_PWT_PCD), "mov cr3 keeps PWT/PCD");
+    write_cr3(cr3);
+}
+
 /* ---- MOV to CR0/CR4, WRMSR: #GP(0) cases (SDM Vol 3A 2.5, MOV CR; WRMSR) ---- */
 static void check_cr(bool is_cr4, u64 val, bool qemu_hangs, const char *what)
 {
@@ -313,6 +367,7 @@ int main(struct mb_info *mbi)
     test_umip();
     test_smap();
     test_platform();
+    test_cr_paths();
     test_cr_gp();
     return report_summary();
 }
