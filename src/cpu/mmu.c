@@ -536,6 +536,10 @@ uint64_t mmu_read_slow(struct cpu *c, uint64_t lin, int size)
 
 void mmu_write_slow(struct cpu *c, uint64_t lin, int size, uint64_t v)
 {
+    if ((lin & 0xfff) <= 0x1000u - (unsigned)size) {
+        phys_write(c, translate(c, lin, TLB_WRITE, mmu_ctx(c)), size, v);
+        return;
+    }
     struct span s;
     split(c, lin, size, TLB_WRITE, mmu_ctx(c), c->mode != MODE_LONG, &s);
     span_write(c, &s, v);

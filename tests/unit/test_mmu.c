@@ -306,6 +306,12 @@ TEST(segment_limits_types_and_null)
     CHECK_EQ(TRY(&e, mem_write16(c, S_GS, 0x10, 0x4242)), -1);
     CHECK_EQ(rd32(&e, 0x10010) & 0xffff, 0x4242);
     CHECK_EQ(TRY(&e, mem_read16(c, S_GS, 0xffff)), EXC_GP);
+    /* real mode ignores the type: a read-only or code attr still writes */
+    c->seg[S_GS].attr = 0x0091;
+    CHECK_EQ(TRY(&e, mem_write8(c, S_GS, 0x20, 1)), -1);
+    c->seg[S_GS].attr = 0x009b;
+    CHECK_EQ(TRY(&e, mem_write8(c, S_GS, 0x20, 1)), -1);
+    CHECK_EQ(TRY(&e, mem_write8(c, S_GS, 0x10000, 1)), EXC_GP);
     env_free(&e);
 }
 
@@ -688,6 +694,35 @@ TEST(permission_matrix_32bit)
         }
     }
     CHECK_EQ(bad, 0);
+    env_free(&e);
+}
+
+TEST(ad_bits_written_only_when_they_change)
+{
+    /* Observed through the SMC hook: a store into a page holding decoded
+     * code invalidates it, so a page table flagged as code tells us
+     * whether the walker wrote an entry. */
+    struct env e;
+    env_init(&e);
+    GUARD(&e);
+    struct cpu *c = e.c;
+    set_long(&e);
+    uint64_t pte = map4(&e, 0x1300000, 0x100000, 1, RW, P | RW | A | D);
+    uint64_t ptpfn = pte >> 12;
+    /* upper levels: make A already set everywhere */
+    CHECK_EQ(mem_read8(c, S_DS, 0x1300000), 0);
+    tlb_flush_all(c);
+    e.code_pages[ptpfn] = 1;
+    CHECK_EQ(mem_read8(c, S_DS, 0x1300000), 0);
+    mem_write8(c, S_DS, 0x1300001, 5);
+    CHECK_EQ(e.code_pages[ptpfn], 1); /* A and D were set: no PTE write */
+    wr64(&e, pte, 0x100000 | P | RW | A);
+    tlb_flush_all(c);
+    CHECK_EQ(mem_read8(c, S_DS, 0x1300001), 5);
+    CHECK_EQ(e.code_pages[ptpfn], 1); /* read: A already set */
+    mem_write8(c, S_DS, 0x1300001, 6);
+    CHECK_EQ(e.code_pages[ptpfn], 0); /* D changed: written */
+    CHECK(rd64(&e, pte) & D);
     env_free(&e);
 }
 
@@ -1175,6 +1210,7 @@ static const struct unit_test tests[] = {
     T(paging_4level_sizes_and_reserved),
     T(permission_matrix_4level),
     T(permission_matrix_32bit),
+    T(ad_bits_written_only_when_they_change),
     T(tlb_context_cpl_and_ac_are_not_shared),
     T(global_pages_survive_nonglobal_flush),
     T(invlpg_drops_page_and_covering_large_page),
