@@ -351,8 +351,7 @@ void op_load_far_ptr(struct cpu *c, const struct insn *i)
     uint16_t sel = mem_read16(c, i->seg, (ea + i->opsize) & sys_mask(i->addrsize));
     seg_load(c, s, sel);
     sys_reg_set(c, i->reg, i->opsize, off);
-    if (s == S_SS)
-        c->intr_shadow = true;
+    /* no interrupt shadow: only MOV SS and POP SS have one (SDM 6.8.3) */
 }
 
 void op_arpl(struct cpu *c, const struct insn *i)
