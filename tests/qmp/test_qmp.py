@@ -878,6 +878,26 @@ def legacy_spelling(t):
 
 
 @test()
+def comma_in_path(t):
+    d = tempfile.mkdtemp(prefix="pinvm,qmp-")
+    try:
+        path = os.path.join(d, "q,s")
+        spec = "unix:" + path.replace(",", ",,") + ",server=on,wait=off"
+        vm = VM(t, spec=spec, sockdir=d)
+        vm.path = path
+        try:
+            c = vm.client()
+            check(c.ok("query-status")["status"] == "prelaunch", "serving")
+            c.ok("quit")
+            check(vm.wait_exit() == 0 and not os.path.exists(path),
+                  "exit and cleanup")
+        finally:
+            vm.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test()
 def wait_on_holds_the_guest(t):
     vm = VM(t, paused=False, opts="server=on,wait=on")
     try:
