@@ -21,7 +21,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS:= $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS:= $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-asan check unit guests clean bench difftest fuzz coverage demo
+.PHONY: all test test-asan check fuzz-build fuzz-smoke fuzz-lib unit guests clean bench difftest fuzz coverage demo
 all: $(BUILD)/pinvm
 
 $(BUILD)/obj/%.o: %.c
@@ -50,9 +50,41 @@ test: all unit guests
 test-asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
+# Fuzzing (libFuzzer, clang, ASan+UBSan): harnesses are fuzz/fuzz_*.c.
+# `make fuzz FUZZ_TIME=600` runs each for that many seconds; the suite runs
+# `fuzz-smoke`: a fixed number of seeded runs over the seed corpus.
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_TIME  ?= 60
+FUZZ_RUNS  ?= 20000
+
+fuzz-lib:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpinvm.a
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz-lib
+	clang -std=gnu17 -g -O1 -Wall -Wextra -Werror -Isrc -Itests/unit $(FUZZ_SAN) -fsanitize=fuzzer \
+	    -o $@ $< $(FUZZ_BUILD)/libpinvm.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "== $$n for $(FUZZ_TIME)s"; \
+	    $$f -max_total_time=$(FUZZ_TIME) -max_len=65536 -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; done
+
+fuzz-smoke: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; \
+	    $$f -seed=1 -runs=$(FUZZ_RUNS) -max_len=65536 fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 \
+	        || { tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz $$n: FAILED (log: $(FUZZ_BUILD)/$$n.log)"; exit 1; }; \
+	    echo "fuzz $$n: $(FUZZ_RUNS) seeded runs, no crash"; done
+
 # The README's test command: the suite, then again under ASan+UBSan.
 check:
 	$(MAKE) test
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
 
 demo: all guests
