@@ -194,22 +194,14 @@ static void lp_add(struct tlb *t, uint64_t lin, uint64_t size)
     t->lp_addr &= mask;
 }
 
-static void tlb_fill(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
-                     const struct xlate *x)
+/* One main-array entry: only whole RAM pages get a host pointer (MMIO
+ * always misses), and no write entry for a page holding decoded code. */
+static inline void tlb_set(struct cpu *c, uint64_t lin, int kind,
+                           unsigned ctx, uint64_t pa)
 {
     struct tlb *t = &c->tlb;
-    uint64_t pa_page = x->pa & ~0xfffull;
+    uint64_t pa_page = pa & ~0xfffull;
     uint64_t lin_page = lin & ~0xfffull;
-
-    if (x->psize > 0x1000)
-        lp_add(t, lin, x->psize);
-    if (x->fl & XL_G) {
-        struct gtlb_entry *g = &t->g[(lin >> 12) & (GTLB_SIZE - 1)];
-        g->tag = lin_page | TLB_TAG_V | t->ggen;
-        g->pa = pa_page;
-        g->flags = x->fl;
-    }
-    /* Only whole RAM pages get a host pointer; MMIO always misses. */
     if (pa_page >= (c->ram_size & ~0xfffull))
         return;
     if (kind == TLB_WRITE && is_code_page(c, pa_page >> 12))
@@ -256,6 +248,31 @@ static inline bool perm_fault(const struct cpu *c, uint32_t fl, int kind,
     if (kind == TLB_WRITE)
         return !(fl & XL_W) && (c->cr0 & CR0_WP);
     return false;
+}
+
+/* Cache a fresh walk result: large-page range, global side table, and the
+ * entry for this access. A write that is allowed implies a read is (SDM
+ * 4.6.1: same U/S and SMAP rules, reads need no R/W), so a write fills the
+ * read entry too; a read fills the write entry when a write would pass and
+ * D is already set, which saves the second walk of a read-modify-write. */
+static void tlb_fill(struct cpu *c, uint64_t lin, int kind, unsigned ctx,
+                     const struct xlate *x)
+{
+    struct tlb *t = &c->tlb;
+    if (x->psize > 0x1000)
+        lp_add(t, lin, x->psize);
+    if (x->fl & XL_G) {
+        struct gtlb_entry *g = &t->g[(lin >> 12) & (GTLB_SIZE - 1)];
+        g->tag = (lin & ~0xfffull) | TLB_TAG_V | t->ggen;
+        g->pa = x->pa & ~0xfffull;
+        g->flags = x->fl;
+    }
+    tlb_set(c, lin, kind, ctx, x->pa);
+    if (kind == TLB_WRITE)
+        tlb_set(c, lin, TLB_READ, ctx, x->pa);
+    else if (kind == TLB_READ && (x->fl & XL_D) &&
+             !perm_fault(c, x->fl, TLB_WRITE, ctx))
+        tlb_set(c, lin, TLB_WRITE, ctx, x->pa);
 }
 
 /* walk() result: 0 = translated, else WALK_FAULT | page-fault error code
@@ -450,21 +467,19 @@ static uint64_t translate(struct cpu *c, uint64_t lin, int kind, unsigned ctx)
 {
     struct xlate x;
     if (!(c->cr0 & CR0_PG)) {
-        x.pa = lin & 0xffffffffull; /* no paging: linear = physical */
-        x.psize = 0x1000;
-        x.fl = 0;
-        tlb_fill(c, lin, kind, ctx, &x);
-        return x.pa;
+        uint64_t pa = lin & 0xffffffffull; /* no paging: linear = physical */
+        tlb_set(c, lin, kind, ctx, pa);
+        if (kind != TLB_FETCH) /* reads and writes alike */
+            tlb_set(c, lin, kind ^ 1, ctx, pa);
+        return pa;
     }
     const struct gtlb_entry *g = &c->tlb.g[(lin >> 12) & (GTLB_SIZE - 1)];
     if (g->tag == ((lin & ~0xfffull) | TLB_TAG_V | c->tlb.ggen) &&
         !perm_fault(c, g->flags, kind, ctx) &&
         (kind != TLB_WRITE || (g->flags & XL_D))) {
-        x.pa = g->pa | (lin & 0xfff);
-        x.psize = 0x1000;
-        x.fl = 0; /* already in gtlb */
-        tlb_fill(c, lin, kind, ctx, &x);
-        return x.pa;
+        uint64_t pa = g->pa | (lin & 0xfff);
+        tlb_set(c, lin, kind, ctx, pa);
+        return pa;
     }
     uint32_t err = walk(c, lin, kind, ctx, false, &x);
     if (err)

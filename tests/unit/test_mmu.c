@@ -726,6 +726,45 @@ TEST(ad_bits_written_only_when_they_change)
     env_free(&e);
 }
 
+TEST(read_fill_never_grants_a_write)
+{
+    /* A read walk also fills the write entry when a write would pass and
+     * D is set: check the cases where it must not. */
+    struct env e;
+    env_init(&e);
+    GUARD(&e);
+    struct cpu *c = e.c;
+    set_long(&e);
+    c->cr0 |= CR0_WP;
+    uint64_t ro = map4(&e, 0x1400000, 0x100000, 1, RW, P | A | D);
+    uint64_t clean = map4(&e, 0x1401000, 0x101000, 1, RW, P | RW | A);
+    map4(&e, 0x1402000, 0x102000, 1, RW | US, P | RW | US | A | D);
+    tlb_flush_all(c);
+    CHECK_EQ(mem_read8(c, S_DS, 0x1400000), 0);
+    CHECK_EQ(TRY(&e, mem_write8(c, S_DS, 0x1400000, 1)), EXC_PF);
+    CHECK_EQ(c->fault_err, PFEC_P | PFEC_W);
+    CHECK_EQ(rd64(&e, ro) & RW, 0);
+    /* D clear: the write must walk and set it */
+    CHECK_EQ(mem_read8(c, S_DS, 0x1401000), 0);
+    mem_write8(c, S_DS, 0x1401000, 1);
+    CHECK(rd64(&e, clean) & D);
+    /* a user page read by the kernel with AC=1 under SMAP: the AC=0 write
+     * entry must stay empty */
+    c->cr4 |= CR4_SMAP;
+    tlb_flush_all(c);
+    c->eflags = 2 | F_AC;
+    CHECK_EQ(mem_read8(c, S_DS, 0x1402000), 0);
+    c->eflags = 2;
+    CHECK_EQ(TRY(&e, mem_write8(c, S_DS, 0x1402000, 1)), EXC_PF);
+    /* a write fills the read entry: reading back needs no walk, and sees
+     * the same frame */
+    c->eflags = 2 | F_AC;
+    mem_write8(c, S_DS, 0x1402000, 0x5a);
+    CHECK_EQ(mem_read8(c, S_DS, 0x1402000), 0x5a);
+    CHECK_EQ(e.ram[0x102000], 0x5a);
+    env_free(&e);
+}
+
 TEST(tlb_context_cpl_and_ac_are_not_shared)
 {
     struct env e;
@@ -1211,6 +1250,7 @@ static const struct unit_test tests[] = {
     T(permission_matrix_4level),
     T(permission_matrix_32bit),
     T(ad_bits_written_only_when_they_change),
+    T(read_fill_never_grants_a_write),
     T(tlb_context_cpl_and_ac_are_not_shared),
     T(global_pages_survive_nonglobal_flush),
     T(invlpg_drops_page_and_covering_large_page),
