@@ -3,9 +3,10 @@
  * -kernel the image itself is loaded again on every boot):
  *   boot 1 -> reset control register 0xCF9 (bits 1 and 2: hard reset)
  *   boot 2 -> keyboard controller command 0xFE (pulse the reset line)
- *   boot 3 -> triple fault (IDT limit 0: #UD -> #GP -> #DF -> shutdown,
+ *   boot 3 -> port 0x92 (System Control Port A) bit 0: fast reset
+ *   boot 4 -> triple fault (IDT limit 0: #UD -> #GP -> #DF -> shutdown,
  *             which the PC turns into a reset when not run with -no-reboot)
- *   boot 4 -> checks what each boot recorded and exits.
+ *   boot 5 -> checks what each boot recorded and exits.
  * Each boot also checks that the reset really reset the CPU (EFER.SCE and
  * MSRs the previous boot set are back to 0) and reloaded the image.
  */
@@ -19,8 +20,8 @@
 struct marker {
     u64 magic;
     u64 boots;
-    u64 clean[4];     /* boot n+1 saw the state boot n left reset */
-    u64 reloaded[4];  /* boot n+1 saw .data as in the image */
+    u64 clean[5];     /* boot n+1 saw the state boot n left reset */
+    u64 reloaded[5];  /* boot n+1 saw .data as in the image */
 };
 
 static u64 data_word = 0x1111;
@@ -56,7 +57,7 @@ int main(struct mb_info *mbi)
     if (m->magic != MARKER_MAGIC) {
         memset((void *)m, 0, sizeof(*m));
         m->magic = MARKER_MAGIC;
-    } else if (m->boots >= 1 && m->boots <= 4) {
+    } else if (m->boots >= 1 && m->boots <= 5) {
         m->clean[m->boots - 1] = cpu_is_clean();
         m->reloaded[m->boots - 1] = data_word == 0x1111;
     }
@@ -77,7 +78,13 @@ int main(struct mb_info *mbi)
         outb(0x64, 0xfe);
         wait_for_reset("0x64 <- 0xfe");
         break;
-    case 3: {
+    case 3:
+        dirty_cpu();
+        printf("resetting through port 0x92\n");
+        outb(0x92, inb(0x92) | 1);
+        wait_for_reset("port 0x92 bit 0");
+        break;
+    case 4: {
         dirty_cpu();
         printf("resetting through a triple fault\n");
         struct dtr empty = { 0, 0 };
@@ -89,10 +96,11 @@ int main(struct mb_info *mbi)
     default:
         break;
     }
-    /* Here on boot 4, or when a reset did not happen: report either way. */
-    static const char *const how[3] = { "0xcf9", "keyboard controller", "triple fault" };
-    report(m->boots == 4, "four boots (%lu)", (u64)m->boots);
-    for (int i = 0; i < 3; i++) {
+    /* Here on boot 5, or when a reset did not happen: report either way. */
+    static const char *const how[4] = { "0xcf9", "keyboard controller", "port 0x92",
+                                        "triple fault" };
+    report(m->boots == 5, "five boots (%lu)", (u64)m->boots);
+    for (int i = 0; i < 4; i++) {
         report(m->clean[i], "reset by %s: EFER.SCE, STAR, KERNEL_GS_BASE are 0 again", how[i]);
         report(m->reloaded[i], "reset by %s: kernel image loaded again", how[i]);
     }
