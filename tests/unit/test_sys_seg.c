@@ -244,6 +244,56 @@ TEST(io_bitmap_beyond_tss_limit_is_gp)
     h_free(&h);
 }
 
+
+/* ---- IRET to ring 3 nulls data segments the new CPL may not use ---- */
+
+GUEST_ASM(nul, ".code32",
+          "mov $0x2b, %ax\n mov %ax, %fs\n"
+          "push $0x2b\n push $0x8f00\n pushf\n push $0x23\n"
+          "push $(0x10000 + nul_user - nul)\n iret\n"
+          "nul_user: int $0x80\n");
+extern const uint8_t nul_user[];
+
+TEST(iret_to_ring3_nulls_dpl0_data_segments)
+{
+    h_init(&h, H_PROT32);
+    ring3_gdt32();
+    h_w8(&h, H_IDT + 0x80 * 8 + 5, 0xee);
+    h_load(&h, nul, GUEST_LEN(nul));
+    h_run(&h);
+    /* the stub's store through DS=0 faults: #GP at CPL 0 in the stub */
+    CHECK_EQ(h.c.seg[S_DS].sel, 0);
+    CHECK_EQ(h.c.seg[S_ES].sel, 0);
+    CHECK_EQ(h.c.seg[S_GS].sel, 0);
+    CHECK_EQ(h.c.seg[S_FS].sel, 0x2b); /* DPL 3: kept */
+    CHECK_EQ(h.c.seg[S_DS].attr & SEG_ATTR_P, 0);
+    h_free(&h);
+}
+
+/* ---- an exception through a task gate ---- */
+
+GUEST_ASM(tg, ".code32", "mov $0x30, %ax\n ltr %ax\n tg_ud: ud2\n hlt\n"
+                         "tg_handler: pop %eax\n mov $9, %ebx\n hlt\n");
+extern const uint8_t tg_ud[], tg_handler[];
+
+TEST(exception_through_task_gate_runs_handler_task)
+{
+    h_init(&h, H_PROT32);
+    two_tasks();
+    h_w32(&h, TSS_B + 0x20, H_CODE + (uint32_t)(tg_handler - tg));
+    /* IDT vector 6: task gate (type 5, P) to TSS 0x38 */
+    h_w64(&h, H_IDT + 6 * 8, 0x38ull << 16 | 0x85ull << 40);
+    h_load(&h, tg, GUEST_LEN(tg));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RBX], 9);
+    CHECK_EQ(h.c.seg[S_TR].sel, 0x38);
+    CHECK(h_flags(&h) & F_NT);
+    CHECK_EQ(h_r16(&h, TSS_B), 0x30);
+    /* the old task's EIP is the faulting UD2 */
+    CHECK_EQ(h_r32(&h, TSS_A + 0x20), H_CODE + (uint64_t)(tg_ud - tg));
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
     T(call_gate_switches_stack_copies_params_and_retf_returns_to_ring3),
     T(sysret_to_ring3_and_syscall_back),
@@ -253,5 +303,7 @@ static const struct unit_test tests[] = {
     T(task_jmp_switches_busy_bits_and_sets_ts),
     T(io_bitmap_allows_and_denies_ports_at_cpl3),
     T(io_bitmap_beyond_tss_limit_is_gp),
+    T(iret_to_ring3_nulls_dpl0_data_segments),
+    T(exception_through_task_gate_runs_handler_task),
 };
 UNIT_MAIN(tests)
