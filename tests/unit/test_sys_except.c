@@ -372,6 +372,29 @@ TEST(iret_unblocks_nmi)
     h_free(h);
 }
 
+
+TEST(log_int_lines_match_qemu_format)
+{
+    struct harness *h = setup(H_PROT32);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    h->log.mask = LOG_INT;
+    h->log.out = f;
+    h_load(h, p32_badsel, GUEST_LEN(p32_badsel));
+    h_run(h);
+    fclose(f);
+    const char *want =
+        "check_exception old: 0xffffffff new 0xd\n"
+        "     0: v=0d e=0030 i=0 cpl=0 IP=0008:0000000000010004 pc=0000000000010004 "
+        "SP=0010:000000000000f000 env->regs[R_EAX]=0000000000000033\n";
+    CHECK(buf && strncmp(buf, want, strlen(want)) == 0);
+    if (buf && strncmp(buf, want, strlen(want)) != 0)
+        printf("got:\n%s", buf);
+    free(buf);
+    h_free(h);
+}
+
 static const struct unit_test tests[] = {
     T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
     T(real_mode_fault_pushes_faulting_ip),
@@ -390,5 +413,6 @@ static const struct unit_test tests[] = {
     T(halted_cpu_wakes_for_an_interrupt),
     T(smi_is_taken_and_the_guest_runs_on_with_pins_intact),
     T(iret_unblocks_nmi),
+    T(log_int_lines_match_qemu_format),
 };
 UNIT_MAIN(tests)
