@@ -106,13 +106,20 @@ int cpu_rdmsr(struct cpu *c, uint32_t msr, uint64_t *val, bool host)
     }
 }
 
-static int wr_efer(struct cpu *c, uint64_t v)
+static int wr_efer(struct cpu *c, uint64_t v, bool host)
 {
     /* SCE, LME, NXE are writable; LMA is read-only (writes ignored, as
      * KVM); anything else is reserved. */
     uint64_t writable = EFER_SCE | EFER_LME | EFER_NXE;
     if (v & ~(writable | EFER_LMA))
         return -1;
+    if (host) {
+        /* state restore: the host sets LMA too, in any order with CR0 */
+        c->efer = v;
+        tlb_flush_all(c);
+        cpu_update_mode(c);
+        return 0;
+    }
     /* SDM Vol 3A 9.8.5: LME may not change while paging is enabled */
     if (((v ^ c->efer) & EFER_LME) && (c->cr0 & CR0_PG))
         return -1;
@@ -184,7 +191,7 @@ int cpu_wrmsr(struct cpu *c, uint32_t msr, uint64_t v, bool host)
         c->mtrr_def_type = v;
         return 0;
     case MSR_EFER:
-        return wr_efer(c, v);
+        return wr_efer(c, v, host);
     case MSR_STAR:
         c->star = v;
         return 0;

@@ -778,6 +778,8 @@ void op_iret(struct cpu *c, const struct insn *i)
     bool t64 = cpu_long_mode(c) && desc_l(&d);
     off = check_target(c, &d, off, osz);
     uint32_t wm = eflags_writable(c, osz);
+    if (c->cpl == 0 && osz != 2)
+        wm |= F_VIF | F_VIP; /* SDM IRET: CPL 0 also loads VIF and VIP */
     uint32_t nf = (cpu_get_eflags(c) & ~(wm | F_RF)) | (fl & (wm | (osz == 2 ? 0 : F_RF))) | 2;
     bool pop_ss = rpl != c->cpl || c->mode == MODE_LONG; /* IRETQ always pops SS:RSP */
     if (!pop_ss) {
