@@ -6,14 +6,17 @@ with n=N and with n=0 on every system (pinvm, QEMU, pinvm with pins set),
 round-robin, so slow phases of this shared machine hit all of them alike.
 The per-operation time is
 
-    (median wall time at n=N - median wall time at n=0) / ops
+    (median time at n=N - median time at n=0) / ops
 
-so start-up and the workload's own setup (page tables, pinning) cancel;
+so start-up and the workload's own setup (page tables, pinning) cancel.
+"Time" is the emulator's CPU time (user + system, from wait4) by default:
+on a machine shared with other jobs it stays put while elapsed time grows
+with the load. Elapsed time is shown as well (--clock wall to use it);
 "ops" and the result value come from the guest's "bench ..." line, and
 the results of pinvm and QEMU must agree. Guest instruction counts come
 from the kernel itself (alu) or a QEMU plugin (bench/tools/), so MIPS means
 the same guest instructions on both. Peak RSS is measured per run with
-wait4() (the child's ru_maxrss).
+wait4() too (the child's ru_maxrss).
 
 Python 3 standard library only.
 """
@@ -80,7 +83,8 @@ BENCH_RE = re.compile(r"bench (\S+) n=(\d+) ops=(\d+)(?: insns=(\d+))? result=(0
 
 
 def run_once(cmd, timeout, env=None):
-    """Run cmd; return dict(rc, wall, rss_kb, out, err). rc None = timeout."""
+    """Run cmd; return dict(rc, wall, cpu, rss_kb, out, err). rc None =
+    timeout. cpu = the child's user + system time (all its threads)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
@@ -103,6 +107,7 @@ def run_once(cmd, timeout, env=None):
         out.seek(0)
         err.seek(0)
         return {"rc": rc, "wall": wall, "rss_kb": ru.ru_maxrss,
+                "cpu": ru.ru_utime + ru.ru_stime,
                 "out": out.read().decode(errors="replace"),
                 "err": err.read().decode(errors="replace")}
 
@@ -215,8 +220,9 @@ def timing(b, workloads, systems):
     and n=0. Returns {(workload, system, 'N'|'0'): [run, ...]}."""
     res = {}
     for rnd in range(b.a.runs):
-        print("round %d/%d" % (rnd + 1, b.a.runs), file=sys.stderr)
+        print("round %d/%d:" % (rnd + 1, b.a.runs), end="", file=sys.stderr, flush=True)
         for w in workloads:
+            print(" " + w[0], end="", file=sys.stderr, flush=True)
             n = b.scaled_n(w)
             for which, nn in (("N", n), ("0", 0)):
                 if which == "0" and n == 0:
@@ -227,6 +233,7 @@ def timing(b, workloads, systems):
                     r = b.run(s, w, nn)
                     if r:
                         res.setdefault((w[0], s, which), []).append(r)
+        print(file=sys.stderr)
     return res
 
 
@@ -243,31 +250,34 @@ def summarise(b, workloads, systems, res, counts):
             tn = [r["wall"] for r in N]
             tz = [r["wall"] for r in Z]
             bl = N[0]["bench"]
-            d = median(tn) - median(tz)
-            dmin = min(tn) - min(tz)
             row = {"med": median(tn), "min": min(tn), "med0": median(tz),
                    "min0": min(tz), "ops": bl["ops"], "n": bl["n"],
                    "result": bl["result"], "rss_kb": max(r["rss_kb"] for r in N),
                    "results": sorted({r["bench"]["result"] for r in N})}
             insns = bl["insns"] or counts.get(name)
-            if w[2] == 0:
-                row["val"] = median(tn) * 1000.0
-                row["valmin"] = min(tn) * 1000.0
-            elif unit == "MIPS":
-                row["val"] = insns / d / 1e6 if insns and d > 0 else None
-                row["valmin"] = insns / dmin / 1e6 if insns and dmin > 0 else None
-            else:
-                row["val"] = d / bl["ops"] * 1e9 if bl["ops"] else None
-                row["valmin"] = dmin / bl["ops"] * 1e9 if bl["ops"] else None
-            if insns and d > 0:
-                row["mips"] = insns / d / 1e6
+            for key, suffix in ((b.a.clock, ""), ("wall", "_wall")):
+                row["val" + suffix] = metric(w, [r[key] for r in N],
+                                             [r[key] for r in Z], bl["ops"], insns)
             rows[(name, s)] = row
     return rows
 
 
-def per_op_time(row, unit):
+def metric(w, tn, tz, ops, insns):
+    """A row's value from times at n=N and n=0: ms for boot, MIPS, or ns
+    per op."""
+    if w[2] == 0:
+        return median(tn) * 1000.0
+    d = median(tn) - median(tz)
+    if d <= 0:
+        return None
+    if w[3] == "MIPS":
+        return insns / d / 1e6 if insns else None
+    return d / ops * 1e9 if ops else None
+
+
+def per_op_time(row, unit, suffix=""):
     """Time per unit of work (lower is better) from a row's value."""
-    v = row.get("val")
+    v = row.get("val" + suffix)
     if v is None or v <= 0:
         return None
     return 1.0 / v if unit == "MIPS" else v
@@ -276,8 +286,8 @@ def per_op_time(row, unit):
 def table(b, workloads, systems, rows, counts):
     L = []
     L.append("| workload | ops | pinvm wall median / min (s) | QEMU wall median / min (s) "
-             "| pinvm | QEMU | pinvm/QEMU | pin overhead | pinvm target |")
-    L.append("|---|--:|--:|--:|--:|--:|--:|--:|---|")
+             "| pinvm | QEMU | pinvm/QEMU | pinvm/QEMU (wall) | pin overhead | pinvm target |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for w in workloads:
         name, unit = w[0], w[3]
         p, q = rows.get((name, "pinvm"), {}), rows.get((name, "qemu"), {})
@@ -299,6 +309,11 @@ def table(b, workloads, systems, rows, counts):
         tp, tq = per_op_time(p, unit) if p else None, per_op_time(q, unit) if q else None
         if tp and tq:
             ratio = "%.2f" % (tp / tq)
+        ratio_w = "-"
+        tpw = per_op_time(p, unit, "_wall") if p else None
+        tqw = per_op_time(q, unit, "_wall") if q else None
+        if tpw and tqw:
+            ratio_w = "%.2f" % (tpw / tqw)
         over = "-"
         tpp = per_op_time(pp, unit) if pp else None
         if tp and tpp:
@@ -317,8 +332,9 @@ def table(b, workloads, systems, rows, counts):
             set(pp.get("results", []))
         if len(res) > 1:
             agree = " **results differ: %s**" % ", ".join(sorted(res))
-        L.append("| %s%s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            name, agree, ops, wall(p), wall(q), val(p), val(q), ratio, over, tgt))
+        L.append("| %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, agree, ops, wall(p), wall(q), val(p), val(q), ratio, ratio_w,
+            over, tgt))
     return L
 
 
@@ -394,6 +410,9 @@ def main():
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--rss-runs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=120.0, help="per run, seconds")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="time behind per-op values and ratios (default: the "
+                         "child's CPU time, robust to other load; wall is also shown)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"),
                     help="directory for latest.md and the raw JSON")
     a = ap.parse_args()
@@ -429,12 +448,16 @@ def main():
     rows = summarise(b, workloads, systems, res, counts)
 
     out = ["Machine: " + info,
-           "Runs: %d per system and count, scale %g; per-op = (median wall at n=N"
-           " - median wall at n=0) / ops; boot = wall time." % (a.runs, a.scale), ""]
+           "Runs: %d per system and count, scale %g; per-op = (median %s time at n=N"
+           " - median at n=0) / ops, %s time = %s; boot = %s time of the whole run." % (
+               a.runs, a.scale, a.clock, a.clock,
+               "user + system of the emulator process" if a.clock == "cpu" else "elapsed",
+               a.clock), ""]
     out += table(b, workloads, systems, rows, counts)
-    out += ["", "pinvm/QEMU: ratio of time per operation (lower = pinvm faster). "
+    out += ["", "pinvm/QEMU: ratio of %s time per operation (lower = pinvm faster); "
+            "(wall): the same from elapsed time. " % a.clock +
             "pin overhead: pinvm with pins set vs without, same work, no violations "
-            "(gp: pinvm's own #GP path with pins set vs without)."]
+            "(gp is always pinned; gp-la57 shows the #GP path with pins set vs without)."]
     if counts:
         out += ["", "Guest instructions in the timed part (QEMU plugin, n=N minus n=0): " +
                 ", ".join("%s %s" % (k, fmt(v)) for k, v in counts.items())]
@@ -442,7 +465,8 @@ def main():
         out += ["", "Peak RSS (ru_maxrss via wait4; boot: exits at once; mem: 4 passes "
                 "over its 64 MiB):", ""]
         out += rss_table(b, systems)
-    out += ["", "Total bench time %.0f s." % (time.time() - t0)]
+    out += ["", "Total bench time %.0f s; load average at the end %.2f." % (
+        time.time() - t0, os.getloadavg()[0])]
     text = "\n".join(out)
     print(text)
     os.makedirs(a.out, exist_ok=True)
