@@ -118,6 +118,37 @@ ALU_R64(sub, A_SUB)
 ALU_R64(xor, A_XOR)
 ALU_R64(cmp, A_CMP)
 
+/* OP r32/r64, imm (80/81/83 with a register) */
+#define ALU_RI(name, OP, sz, T)                                            \
+    void op_##name##_r##sz##_i(struct cpu *c, const struct insn *i)        \
+    {                                                                      \
+        uint64_t a = (T)c->regs[i->rm], b = (T)i->imm;                     \
+        uint64_t r = alu_calc(OP, a, b, 0, (T)~0ull);                      \
+        if (OP != A_CMP)                                                   \
+            c->regs[i->rm] = r;                                            \
+        lf_set(&c->lf, alu_kind[OP], sz / 8, r, a, b);                     \
+    }
+ALU_RI(add, A_ADD, 32, uint32_t)
+ALU_RI(sub, A_SUB, 32, uint32_t)
+ALU_RI(and, A_AND, 32, uint32_t)
+ALU_RI(cmp, A_CMP, 32, uint32_t)
+ALU_RI(add, A_ADD, 64, uint64_t)
+ALU_RI(sub, A_SUB, 64, uint64_t)
+ALU_RI(and, A_AND, 64, uint64_t)
+ALU_RI(cmp, A_CMP, 64, uint64_t)
+
+void op_test_r32_r32(struct cpu *c, const struct insn *i)
+{
+    uint64_t r = (uint32_t)(c->regs[i->rm] & c->regs[i->reg]);
+    lf_set(&c->lf, LF_LOGIC, 4, r, 0, 0);
+}
+
+void op_test_r64_r64(struct cpu *c, const struct insn *i)
+{
+    uint64_t r = c->regs[i->rm] & c->regs[i->reg];
+    lf_set(&c->lf, LF_LOGIC, 8, r, 0, 0);
+}
+
 /* TEST: AND without writing. */
 void op_test_EG(struct cpu *c, const struct insn *i)
 {

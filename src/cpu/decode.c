@@ -313,8 +313,17 @@ static op_fn specialise(op_fn fn, const struct insn *i)
 {
     if (fn == op_jcc)
         return op_jcc_by_cc[i->opcode & 15];
-    if (i->mod != 3)
+    if (i->mod != 3) {
+        if (i->opsize == 4) {
+            if (fn == op_mov_GE) return op_mov_r32_m;
+            if (fn == op_mov_EG) return op_mov_m_r32;
+        } else if (i->opsize == 8) {
+            if (fn == op_mov_GE) return op_mov_r64_m;
+            if (fn == op_mov_EG) return op_mov_m_r64;
+            if (fn == op_lea) return op_lea64;
+        }
         return fn;
+    }
     if (i->opsize == 4) {
         if (fn == op_add_EG) return op_add_r32_r32;
         if (fn == op_sub_EG) return op_sub_r32_r32;
@@ -325,12 +334,22 @@ static op_fn specialise(op_fn fn, const struct insn *i)
         if (fn == op_mov_EG) return op_mov_r32_r32;
         if (fn == op_dec_E) return op_dec_r32;
         if (fn == op_inc_E) return op_inc_r32;
+        if (fn == op_test_EG) return op_test_r32_r32;
+        if (fn == op_add_EI) return op_add_r32_i;
+        if (fn == op_sub_EI) return op_sub_r32_i;
+        if (fn == op_and_EI) return op_and_r32_i;
+        if (fn == op_cmp_EI) return op_cmp_r32_i;
     } else if (i->opsize == 8) {
         if (fn == op_add_EG) return op_add_r64_r64;
         if (fn == op_sub_EG) return op_sub_r64_r64;
         if (fn == op_xor_EG) return op_xor_r64_r64;
         if (fn == op_cmp_EG) return op_cmp_r64_r64;
         if (fn == op_mov_EG) return op_mov_r64_r64;
+        if (fn == op_test_EG) return op_test_r64_r64;
+        if (fn == op_add_EI) return op_add_r64_i;
+        if (fn == op_sub_EI) return op_sub_r64_i;
+        if (fn == op_and_EI) return op_and_r64_i;
+        if (fn == op_cmp_EI) return op_cmp_r64_i;
     }
     return fn;
 }

@@ -22,6 +22,32 @@ void op_mov_r64_r64(struct cpu *c, const struct insn *i)
     c->regs[i->rm] = c->regs[i->reg];
 }
 
+/* loads and stores of whole 32/64-bit registers */
+void op_mov_r32_m(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = (uint32_t)mem_read(c, i->seg, insn_ea(c, i), 4);
+}
+
+void op_mov_r64_m(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = mem_read(c, i->seg, insn_ea(c, i), 8);
+}
+
+void op_mov_m_r32(struct cpu *c, const struct insn *i)
+{
+    mem_write(c, i->seg, insn_ea(c, i), 4, (uint32_t)c->regs[i->reg]);
+}
+
+void op_mov_m_r64(struct cpu *c, const struct insn *i)
+{
+    mem_write(c, i->seg, insn_ea(c, i), 8, c->regs[i->reg]);
+}
+
+void op_lea64(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = insn_ea(c, i);
+}
+
 void op_mov_EI(struct cpu *c, const struct insn *i)
 {
     op_set_rm(c, i, i->opsize, i->imm);

@@ -81,6 +81,13 @@ DIFF_OP(cmpxchg, "cmpxchg %cx, %bx")
 DIFF_OP(bswap, "bswap %eax")
 DIFF_OP(cbw, "cwde\n cqo")
 DIFF_OP(lahf, "sahf\n lahf")
+DIFF_OP(addi32, "add $-5, %eax")
+DIFF_OP(subi64, "sub $0x7fff, %rax")
+DIFF_OP(andi64, "and $-16, %rax")
+DIFF_OP(cmpi32, "cmp $0x80, %eax")
+DIFF_OP(cmpi64, "cmp $-1, %rax")
+DIFF_OP(test64, "test %rbx, %rax")
+DIFF_OP(sbbi8, "sbb $0x81, %al")
 
 /* Which flags are defined for this op and count (SDM Vol 2). */
 enum { K_PLAIN, K_SHIFT, K_ROT, K_SHXD };
@@ -126,6 +133,10 @@ static struct diffcase cases[] = {
     C(setcc, ALL, K_PLAIN, 0), C(xadd, ALL, K_PLAIN, 0),
     C(cmpxchg, ALL, K_PLAIN, 0), C(bswap, ALL, K_PLAIN, 0),
     C(cbw, ALL, K_PLAIN, 0), C(lahf, ALL, K_PLAIN, 0),
+    C(addi32, ALL, K_PLAIN, 0), C(subi64, ALL, K_PLAIN, 0),
+    C(andi64, LOGIC, K_PLAIN, 0), C(cmpi32, ALL, K_PLAIN, 0),
+    C(cmpi64, ALL, K_PLAIN, 0), C(test64, LOGIC, K_PLAIN, 0),
+    C(sbbi8, ALL, K_PLAIN, 0),
 };
 
 static uint32_t defined_flags(const struct diffcase *d, uint64_t rcx)
