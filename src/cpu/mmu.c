@@ -684,6 +684,9 @@ int mmu_load_pdptrs(struct cpu *c)
         if ((v[k] & PTE_P) && (v[k] & rsvd))
             return -1;
     }
+    /* PDE-cache entries were derived from the old PDPTEs */
+    if (memcmp(c->tlb.pdpte, v, sizeof(v)) != 0)
+        psc_bump(&c->tlb);
     memcpy(c->tlb.pdpte, v, sizeof(v));
     return 0;
 }

@@ -437,6 +437,22 @@ TEST(paging_pae_pdptes_and_reserved)
     c->efer = EFER_NXE;
     tlb_flush_all(c);
     CHECK_EQ(TRY(&e, mem_read8(c, S_DS, base + (6 << 21) + (3 << 12))), -1);
+    /* new PDPTEs without a TLB flush (MOV CR0 toggling CD does that): a
+     * page not in the TLB must be walked through the new PDPTE, not a PDE
+     * cached from the old one */
+    uint64_t pd2 = pt_alloc(&e), ptab2 = pt_alloc(&e);
+    wr64(&e, ptab + 4 * 8, 0x201000 | P | RW);
+    wr64(&e, ptab2 + 4 * 8, 0x202000 | P | RW);
+    wr64(&e, pd2 + 2 * 8, ptab2 | P | RW);
+    wr32(&e, 0x201000, 0x1111);
+    wr32(&e, 0x202000, 0x2222);
+    CHECK_EQ(mem_read32(c, S_DS, base + (2 << 21) + (3 << 12) + 0x10), 0xabcd);
+    wr64(&e, pdpt + 1 * 8, pd2 | P);
+    CHECK_EQ(mmu_load_pdptrs(c), 0);
+    CHECK_EQ(mem_read32(c, S_DS, base + (2 << 21) + (4 << 12)), 0x2222);
+    wr64(&e, pdpt + 1 * 8, pd | P);
+    CHECK_EQ(mmu_load_pdptrs(c), 0);
+    tlb_flush_all(c);
     /* PDPTE 0 not present */
     CHECK_EQ(TRY(&e, mem_read8(c, S_DS, 0x1000)), EXC_PF);
     CHECK_EQ(c->fault_err, 0);
