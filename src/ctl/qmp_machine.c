@@ -75,6 +75,14 @@ bool qmp_machine_poll(struct machine *m)
     return false;
 }
 
+bool qmp_machine_wait_halted(struct machine *m)
+{
+    if (!m->ctl)
+        return false;
+    ctl_poll(m->ctl, -1); /* a quit is seen by qmp_machine_poll() next */
+    return true;
+}
+
 void qmp_machine_guest_reset(struct machine *m)
 {
     ctl_event_reset(m->ctl, true, "guest-reset");

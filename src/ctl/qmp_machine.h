@@ -17,6 +17,11 @@ int qmp_machine_open(struct machine *m, char *err, size_t errlen);
  * paused (-S, stop), block here serving it. Returns true if a client asked
  * to quit: machine_run() then returns 0. */
 bool qmp_machine_poll(struct machine *m);
+/* The vCPU halted with nothing to wake it but the host: with -qmp, block
+ * until the next QMP activity and return true (the run loop then runs the
+ * vCPU again, which halts again unless a command changed something);
+ * without -qmp return false. */
+bool qmp_machine_wait_halted(struct machine *m);
 /* A reset the guest caused (reset register, triple fault): RESET event. */
 void qmp_machine_guest_reset(struct machine *m);
 /* At exit: SHUTDOWN event (guest: true unless quit), socket removed. */

@@ -183,6 +183,10 @@ int machine_run(struct machine *m)
                 return st;
             break;
         case CPU_EXIT_HLT:
+            /* With -qmp the host can still reset, wake (SMI) or quit it:
+             * wait there for the next command instead of exiting. */
+            if (qmp_machine_wait_halted(m))
+                break;
             /* QEMU would wait forever; with no interrupt source that can
              * fire (no timer, no interrupt delivery yet), say so and stop. */
             if (!(cpu_get_eflags(c) & F_IF))

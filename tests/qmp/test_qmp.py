@@ -814,6 +814,30 @@ def guest_reset_event(t):
 
 
 @test(real_only=True)
+def halted_guest_stays_controllable(t):
+    vm = VM(t, kernel="halt_once")
+    try:
+        c = vm.client()
+        c.ok("cont")
+        deadline = time.monotonic() + TIMEOUT
+        while "halting" not in vm.serial():
+            check(vm.alive(), f"exited: {vm.stderr()}")
+            check(time.monotonic() < deadline, "guest never halted")
+            time.sleep(0.02)  # polling a file for a line
+        # Halted with IF=0: pinvm keeps serving instead of exiting.
+        check(c.ok("query-status")["status"] == "running", "status")
+        check(c.ok("query-cr-pins")[0]["cpu-index"] == 0, "query")
+        c.ok("system_reset")
+        c.event("RESET")
+        s = c.event("SHUTDOWN")
+        check(s["data"]["guest"] is True, f"shutdown {s}")
+        check(vm.wait_exit() == (0x12 << 1) | 1, "halt_once exit status")
+        check("halt_once: boot 2" in vm.serial(), "second boot")
+    finally:
+        vm.close()
+
+
+@test(real_only=True)
 def system_reset_with_no_reboot_shuts_down(t):
     vm = VM(t, extra=("-no-reboot",))
     try:
