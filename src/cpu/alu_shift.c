@@ -169,15 +169,14 @@ static void shxd(struct cpu *c, const struct insn *i, bool left)
             r = (uint64_t)(v >> n);
         }
     } else {
-        uint64_t v;
-        if (sz == 2)
-            b = b << 16 | a; /* 32-bit src:dest, then as for 32 bits */
+        /* 32 bits: dest:src (left) or src:dest (right) in 64 bits. 16 bits:
+         * dest:src:dest, shifted the same way (QEMU's choice). */
+        uint64_t v = sz == 2 ? a << 32 | (b & 0xffff) << 16 | a
+                   : left ? a << 32 | b : b << 32 | a;
         if (left) {
-            v = a << 32 | (b & 0xffffffff);
             t = (v << (n - 1)) >> 32;
             r = (v << n) >> 32;
         } else {
-            v = (b & 0xffffffff) << 32 | a;
             t = v >> (n - 1);
             r = v >> n;
         }

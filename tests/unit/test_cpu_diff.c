@@ -60,6 +60,9 @@ DIFF_OP(rcr64, "rcr %cl, %rax")
 DIFF_OP(shld32, "shld %cl, %ebx, %eax")
 DIFF_OP(shrd64, "shrd %cl, %rbx, %rax")
 DIFF_OP(shld16, "shld %cl, %bx, %ax")
+DIFF_OP(shrd16, "shrd %cl, %bx, %ax")
+DIFF_OP(shrd32, "shrd %cl, %ebx, %eax")
+DIFF_OP(shld64, "shld %cl, %rbx, %rax")
 DIFF_OP(mul32, "mul %ebx")
 DIFF_OP(mul8, "mul %bl")
 DIFF_OP(imul64, "imul %rbx")
@@ -120,7 +123,8 @@ static struct diffcase cases[] = {
     C(rcl32, F_CF | F_OF, K_ROT, 32), C(rcr16, F_CF | F_OF, K_ROT, 16),
     C(rcr64, F_CF | F_OF, K_ROT, 64),
     C(shld32, SZPC | F_OF, K_SHXD, 32), C(shrd64, SZPC | F_OF, K_SHXD, 64),
-    C(shld16, SZPC | F_OF, K_SHXD, 16),
+    C(shld16, SZPC | F_OF, K_SHXD, 16), C(shrd16, SZPC | F_OF, K_SHXD, 16),
+    C(shrd32, SZPC | F_OF, K_SHXD, 32), C(shld64, SZPC | F_OF, K_SHXD, 64),
     C(mul32, F_CF | F_OF, K_PLAIN, 0), C(mul8, F_CF | F_OF, K_PLAIN, 0),
     C(imul64, F_CF | F_OF, K_PLAIN, 0), C(imul16_2, F_CF | F_OF, K_PLAIN, 0),
     C(imul32_3, F_CF | F_OF, K_PLAIN, 0),
