@@ -395,6 +395,53 @@ TEST(log_int_lines_match_qemu_format)
     h_free(h);
 }
 
+
+/* SMI round trip: entry clears CR4 (pinned bits included: SMM is exempt)
+ * and RSM restores everything exactly. */
+static int violations;
+static void count_violation(void *o, struct cpu *c, int cr, uint64_t a, uint64_t b)
+{
+    (void)o; (void)c; (void)cr; (void)a; (void)b;
+    violations++;
+}
+
+static void smi_round_trip(int mode, uint64_t extra_cr4)
+{
+    struct harness *h = setup(mode);
+    struct cpu *c = &h->c;
+    h->bus.pin_violation = count_violation;
+    violations = 0;
+    c->cr_pin_enabled = true;
+    c->cr4 |= extra_cr4;
+    c->cr0 |= CR0_WP;
+    CHECK_EQ(cpu_wrmsr(c, MSR_KVM_CR4_PINNED, extra_cr4 & CRPIN_CR4_ALLOWED, false), 0);
+    CHECK_EQ(cpu_wrmsr(c, MSR_KVM_CR0_PINNED, CRPIN_CR0_WP, false), 0);
+    cpu_state_changed(c);
+    struct cpu before = *c;
+    c->smi_pending = true;
+    cpu_check_interrupts(c);
+    CHECK(!c->smi_pending && !c->in_smm && !c->shutdown);
+    CHECK_EQ(violations, 0);
+    CHECK_EQ(c->cr0, before.cr0);
+    CHECK_EQ(c->cr3, before.cr3);
+    CHECK_EQ(c->cr4, before.cr4);
+    CHECK_EQ(c->efer, before.efer);
+    CHECK_EQ(c->rip, before.rip);
+    CHECK_EQ(cpu_get_eflags(c), cpu_get_eflags(&before));
+    CHECK(memcmp(c->seg, before.seg, sizeof c->seg) == 0);
+    CHECK_EQ(c->mode, before.mode);
+    CHECK_EQ(c->cpl, before.cpl);
+    CHECK_EQ(c->pin.cr4_pinned, before.pin.cr4_pinned);
+    h_free(h);
+}
+
+TEST(smi_round_trip_restores_every_mode_with_pins)
+{
+    smi_round_trip(H_LONG, CR4_SMEP | CR4_SMAP | CR4_PGE);
+    smi_round_trip(H_PROT32, CR4_UMIP);
+    smi_round_trip(H_REAL, 0);
+}
+
 static const struct unit_test tests[] = {
     T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
     T(real_mode_fault_pushes_faulting_ip),
@@ -414,5 +461,6 @@ static const struct unit_test tests[] = {
     T(smi_is_taken_and_the_guest_runs_on_with_pins_intact),
     T(iret_unblocks_nmi),
     T(log_int_lines_match_qemu_format),
+    T(smi_round_trip_restores_every_mode_with_pins),
 };
 UNIT_MAIN(tests)
