@@ -735,6 +735,7 @@ def violation_events_rate_limited(t):
         t1 = evs[-1]["timestamp"]["seconds"] + evs[-1]["timestamp"]["microseconds"] / 1e6
         bound = AUDIT_BURST + AUDIT_RATE * (t1 - t0) + 2
         check(len(evs) <= bound, f"{len(evs)} events > bound {bound:.1f}")
+        check(len(evs) >= AUDIT_BURST, f"only {len(evs)} events: no burst")
         check(len(evs) < total, f"{len(evs)} events for {total} violations")
     finally:
         vm.close()
