@@ -15,7 +15,7 @@ typedef int16_t s16;
 typedef int32_t s32;
 typedef int64_t s64;
 
-#define BIT(n) (1ull << (n))
+#define BIT(n) ((u64)1 << (n))   /* u64, so "%lx" prints any mask */
 
 /* CR0 (SDM Vol 3A 2.5) */
 #define X86_CR0_PE BIT(0)

@@ -96,6 +96,12 @@ static void test_widths(void)
     const u64 ones = ~0ull;
     report(try_bytes(B(0x83, 0xc0, 0x00), ones, 0) == -1 && out_rax == 0xffffffffull,
            "add $0, eax zeroes bits 63:32");
+    /* A shift by a count that masks to 0 changes no flags, but the 32-bit
+     * destination is still written, so bits 63:32 clear (SDM 3.4.1.1). */
+    report(try_bytes(B(0xc1, 0xe0, 0x00), ones, 0) == -1 && out_rax == 0xffffffffull,
+           "shl $0, eax zeroes bits 63:32");
+    report(try_bytes(B(0xc1, 0xc0, 0x20), ones, 0) == -1 && out_rax == 0xffffffffull,
+           "rol $32, eax (count masks to 0) zeroes bits 63:32");
     report(try_bytes(B(0x66, 0x83, 0xc0, 0x01), ones, 0) == -1 &&
            out_rax == 0xffffffffffff0000ull, "add $1, ax keeps bits 63:16");
     report(try_bytes(B(0x04, 0x01), ones, 0) == -1 && out_rax == 0xffffffffffffff00ull,
