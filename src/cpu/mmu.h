@@ -121,6 +121,8 @@ struct tlb {
  * void mem_check_write(struct cpu *c, int seg, uint64_t off, int size);
  *     Fault now (without writing) if off..off+size-1 is not writable: lets
  *     a read-modify-write or a multi-part store check before committing.
+ *     size may be anything from 1 to 4096 (e.g. 16 for CMPXCHG16B). It may
+ *     set the D bits (as the store that follows would).
  * void cpu_push(struct cpu *c, uint64_t v, int size);
  * uint64_t cpu_pop(struct cpu *c, int size);
  *     Stack: SS and the current stack size; RSP changes only after success.
@@ -179,7 +181,10 @@ void mmu_check_write_lin(struct cpu *c, uint64_t lin, int size);
 #endif /* PINVM_MMU_H */
 
 /* ---- Inline fast paths: need the complete struct cpu, so they are
- * compiled on the second inclusion, from the end of cpu.h. ---- */
+ * compiled on the second inclusion, from the end of cpu.h. Besides the
+ * contract above, others use mmu_tlb_hit() (exec.c: fetch fast path, with
+ * TLB_FETCH and TLB_CTX_USER/SUP) and mmu_sp_mask() (seg.c, except.c):
+ * keep those names too. ---- */
 #if defined(PINVM_CPU_COMPLETE) && !defined(PINVM_MMU_INLINE_H)
 #define PINVM_MMU_INLINE_H
 
