@@ -1,9 +1,10 @@
 /* insns_random.c: a differential test of random integer code.
  *
  * A seeded generator writes straight-line sequences of 24 instructions
- * (ALU reg/reg and reg/imm, INC/DEC/NEG/NOT, shifts and rotates by an
- * immediate, IMUL, MUL, SETcc, CMOVcc, BT, BSWAP, LEA, MOVZX/MOVSX, XCHG;
- * 32- and 64-bit, registers rax..r9 without rsp/rbp) into one code page,
+ * (ALU reg/reg, reg/imm and with memory operands, INC/DEC/NEG/NOT,
+ * shifts and rotates by an immediate, IMUL, MUL, SETcc, CMOVcc, BT, BSWAP,
+ * LEA, MOVZX/MOVSX, XCHG, XADD, CMPXCHG, PUSH/POP; 8- to 64-bit; registers
+ * rax..r9 without rsp/rbp, memory at R10+disp8) into one code page,
  * runs each from random registers and flags, and hashes the registers
  * and the flags the SDM defines at the end. The generator tracks which
  * flags are undefined after each instruction and never lets a later
@@ -32,9 +33,11 @@
 #define OF X86_EFLAGS_OF
 #define ALL X86_EFLAGS_ARITH
 
-/* Register file: rax rcx rdx rbx rsi rdi r8 r9, flags (see gen_run). */
+/* Register file: rax rcx rdx rbx rsi rdi r8 r9, flags, and R10 = a
+ * 128-byte scratch buffer for memory operands (see gen_run). */
 static const u8 regnum[8] = { 0, 1, 2, 3, 6, 7, 8, 9 };
-struct regs { u64 r[8]; u64 flags; };
+struct regs { u64 r[8]; u64 flags; u64 mem; };
+#define MEM_SIZE 128
 
 void gen_run(struct regs *regs, const void *code);
 asm(".text\n"
@@ -50,6 +53,7 @@ asm(".text\n"
     "    movq 32(%rdi), %rsi\n"
     "    movq 48(%rdi), %r8\n"
     "    movq 56(%rdi), %r9\n"
+    "    movq 72(%rdi), %r10\n"
     "    pushq 64(%rdi)\n"
     "    popfq\n"
     "    movq 40(%rdi), %rdi\n"
@@ -114,7 +118,7 @@ static bool gen_one(struct gen *g)
     unsigned a = regnum[pick(8)], b = regnum[pick(8)];
     u64 reads = 0, def = 0, undef = 0;
     u8 *start = g->p;
-    unsigned kind = pick(17);
+    unsigned kind = pick(21);
     switch (kind) {
     case 0: { /* ALU reg, reg: add or adc sbb and sub xor cmp */
         static const u8 ops[8] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39 };
@@ -261,6 +265,63 @@ static bool gen_one(struct gen *g)
         def = ALL;
         break;
     }
+    case 16: { /* ALU with memory: op [r10+d8], reg (01..39) or reg, [r10+d8] (03..3b) */
+        static const u8 ops[8] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39 };
+        unsigned o = pick(8);
+        u8 op = (u8)(ops[o] + ((rnd() & 1) ? 2 : 0));
+        reads = (o == 2 || o == 3) ? CF : 0;
+        def = (o == 1 || o == 4 || o == 6) ? ALL & ~AF : ALL;
+        undef = (o == 1 || o == 4 || o == 6) ? AF : 0;
+        *g->p++ = (u8)(0x41 | (w ? 8 : 0) | (a & 8 ? 4 : 0)); /* REX.B: r10 */
+        *g->p++ = op;
+        *g->p++ = (u8)(0x42 | (a & 7) << 3);                  /* mod 01, rm r10 */
+        *g->p++ = (u8)pick(MEM_SIZE - 8); /* disp8 is signed: keep < 128 */
+        break;
+    }
+    case 17: { /* MOV / XCHG / XADD / CMPXCHG with memory */
+        static const u8 ops[4][2] = { { 0x89, 0 }, { 0x8b, 0 }, { 0x87, 0 }, { 0x0f, 0xc1 } };
+        unsigned o = pick(5);
+        *g->p++ = (u8)(0x41 | (w ? 8 : 0) | (a & 8 ? 4 : 0));
+        if (o == 4) {            /* cmpxchg [r10+d8], reg: flags as CMP rax */
+            *g->p++ = 0x0f;
+            *g->p++ = 0xb1;
+            def = ALL;
+        } else {
+            *g->p++ = ops[o][0];
+            if (ops[o][1])
+                *g->p++ = ops[o][1];
+            if (o == 3)
+                def = ALL;       /* xadd: flags as ADD */
+        }
+        *g->p++ = (u8)(0x42 | (a & 7) << 3);
+        *g->p++ = (u8)pick(MEM_SIZE - 8); /* disp8 is signed: keep < 128 */
+        break;
+    }
+    case 18: { /* INC/DEC/NOT/NEG [r10+d8], and shifts of memory by 1 (D1 /n) */
+        unsigned o = pick(5);
+        *g->p++ = (u8)(0x41 | (w ? 8 : 0));
+        if (o < 4) {
+            *g->p++ = o < 2 ? 0xff : 0xf7;
+            *g->p++ = (u8)(0x42 | (o < 2 ? o : o) << 3);
+            def = o < 2 ? ALL & ~CF : o == 2 ? 0 : ALL;
+        } else {                 /* shl [mem], 1: OF defined, AF not */
+            *g->p++ = 0xd1;
+            *g->p++ = (u8)(0x42 | 4 << 3);
+            def = CF | OF | SF | ZF | PF;
+            undef = AF;
+        }
+        *g->p++ = (u8)pick(MEM_SIZE - 8); /* disp8 is signed: keep < 128 */
+        break;
+    }
+    case 19: { /* PUSH a; POP b (one unit, so a trace never splits them) */
+        if (a & 8)
+            *g->p++ = 0x41;
+        *g->p++ = (u8)(0x50 + (a & 7));
+        if (b & 8)
+            *g->p++ = 0x41;
+        *g->p++ = (u8)(0x58 + (b & 7));
+        break;
+    }
     default: { /* MOV reg, imm64 / imm32 */
         u8 rex = 0x40 | (w ? 8 : 0) | (a & 8 ? 1 : 0);
         if (rex != 0x40)
@@ -291,6 +352,7 @@ static u64 fnv(u64 h, u64 v)
 }
 
 static u8 code[4096] __aligned(4096);
+static u8 mem_init[MEM_SIZE], mem1[MEM_SIZE], mem2[MEM_SIZE];
 
 /* The number after "key=" on the command line, or -1. */
 static int cmd_num(const char *key)
@@ -314,6 +376,8 @@ static void trace_seq(struct gen *g, const struct regs *init)
         u8 saved = *g->insn[k];
         *g->insn[k] = 0xc3;
         struct regs r = *init;
+        memcpy(mem1, mem_init, MEM_SIZE);
+        r.mem = (u64)mem1;
         gen_run(&r, code);
         *g->insn[k] = saved;
         printf("  insn %2d:", k - 1);
@@ -322,7 +386,11 @@ static void trace_seq(struct gen *g, const struct regs *init)
         printf("\n   ");
         for (int i = 0; i < 8; i++)
             printf(" %lx", r.r[i]);
-        printf(" fl %lx\n", r.flags & ALL & ~g->undef_after[k]);
+        u64 mh = 0xcbf29ce484222325ull;
+        for (int i = 0; i < MEM_SIZE; i += 8)
+            mh = fnv(mh, *(u64 *)(mem1 + i));
+        printf(" fl %lx mem %08x\n", r.flags & ALL & ~g->undef_after[k],
+               (u32)(mh ^ (mh >> 32)));
     }
 }
 
@@ -348,9 +416,15 @@ int main(struct mb_info *mbi)
             for (int i = 0; i < 8; i++)
                 init.r[i] = rnd();
             init.flags = X86_EFLAGS_FIXED | (rnd() & ALL);
+            for (int i = 0; i < MEM_SIZE; i += 8)
+                *(u64 *)(mem_init + i) = rnd();
+            memcpy(mem1, mem_init, MEM_SIZE);
+            memcpy(mem2, mem_init, MEM_SIZE);
             r1 = init;
+            r1.mem = (u64)mem1;
             gen_run(&r1, code);
             r2 = init;
+            r2.mem = (u64)mem2;
             gen_run(&r2, code);
             u64 mask = ALL & ~g.undef;
             bool same = (r1.flags & mask) == (r2.flags & mask);
@@ -359,6 +433,9 @@ int main(struct mb_info *mbi)
                 h = fnv(h, r1.r[i]);
             }
             h = fnv(h, r1.flags & mask);
+            same &= !memcmp(mem1, mem2, MEM_SIZE);
+            for (int i = 0; i < MEM_SIZE; i += 8)
+                h = fnv(h, *(u64 *)(mem1 + i));
             if (line == trace_line && trace_s < 0)
                 printf("  seq %d: %08x\n", s, (u32)(h ^ (h >> 32)));
             if (line == trace_line && s == trace_s)
