@@ -7,9 +7,20 @@
  * a global entry is allowed either way (a TLB may drop entries at any time),
  * so the test never relies on a stale translation being used.
  */
-// @qemu-differs: QEMU 7.2 leaves P=0 in the error code of a reserved-bit #PF; all entries were present, so SDM 4.7 says P=1
+// @qemu-differs: QEMU 7.2 leaves P=0 in the error code of a reserved-bit #PF (SDM 4.7: P=1), and faults on a non-canonical branch target at the target, not at the branch
 // @qemu-args: -append qemu
 #include "kit.h"
+
+extern char jmp_nc_insn[], call_nc_insn[];
+static void jmp_nc(void *a)
+{
+    asm volatile(".globl jmp_nc_insn\njmp_nc_insn: jmp *%0" :: "r"(a));
+}
+static void call_nc(void *a)
+{
+    asm volatile(".globl call_nc_insn\ncall_nc_insn: call *%0" :: "r"(a)
+                 : "memory", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+}
 
 #define VA4K  0x180000000ull   /* PML4 slot 0, beyond the 4 GiB identity map */
 #define VA2M  0x1c0000000ull
@@ -255,6 +266,16 @@ static void test_canonical(void)
     report(pf_is(v, 0, 0xffff800000000000ull), "read 0xffff800000000000 (canonical): #PF");
     v = try_call(read_at, (void *)0x00007ffffffffff8ull);
     report(pf_is(v, 0, 0x00007ffffffffff8ull), "read 0x00007ffffffffff8 (canonical): #PF");
+    /* A near branch to a non-canonical target: #GP(0) on the branch itself
+     * (SDM JMP/CALL, 64-bit mode exceptions), nothing pushed by CALL. */
+    v = try_call(jmp_nc, (void *)0x0000800000000000ull);
+    report(v == GP_VECTOR && ex_last.error_code == 0, "jmp to a non-canonical address: #GP(0)");
+    report_sdm(v == GP_VECTOR && ex_last.rip == (u64)jmp_nc_insn,
+               "jmp to a non-canonical address: RIP is the jmp (got %lx)", ex_last.rip);
+    v = try_call(call_nc, (void *)0x0000800000000000ull);
+    report(v == GP_VECTOR && ex_last.error_code == 0, "call to a non-canonical address: #GP(0)");
+    report_sdm(v == GP_VECTOR && ex_last.rip == (u64)call_nc_insn,
+               "call to a non-canonical address: RIP is the call (got %lx)", ex_last.rip);
 }
 
 int main(struct mb_info *mbi)

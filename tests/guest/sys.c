@@ -8,7 +8,7 @@
  * CD, unimplemented MSRs and a non-canonical MSR_GS_BASE. Those checks follow the SDM (report_sdm); the
  * ones that would hang or crash QEMU are not run there.
  */
-// @qemu-differs: QEMU 7.2 does not #GP on reserved/invalid CR0, CR4, EFER values, unimplemented MSRs, non-canonical GS_BASE (it hangs on reserved CR4 bits)
+// @qemu-differs: QEMU 7.2 does not #GP on reserved/invalid CR0, CR4, EFER values, unimplemented MSRs, non-canonical GS_BASE (it hangs on reserved CR4 bits); SYSRET to a non-canonical RCX faults at CPL3 (AMD) instead of CPL0 (Intel SDM)
 // @qemu-args: -append qemu
 #include "kit.h"
 
@@ -63,6 +63,15 @@ USER_TEXT static long user_syscall(long arg)
     return ret;
 }
 
+extern char sysret_nc_insn[];
+static void sysret_noncanonical(void *arg)
+{
+    (void)arg;
+    asm volatile("movq $0x0000800000000000, %%rcx\n\t"
+                 "movq $2, %%r11\n\t"
+                 ".globl sysret_nc_insn\nsysret_nc_insn: sysretq" ::: "rcx", "r11");
+}
+
 static void test_syscall(void)
 {
     u64 efer = rdmsr(MSR_EFER);
@@ -84,6 +93,14 @@ static void test_syscall(void)
     report(u_cs == (USER_CS | 3) && u_ss == (USER_DS | 3),
            "sysretq: cs %x ss %x (STAR[63:48]+16, +8)", u_cs, u_ss);
     report((u_rflags & X86_EFLAGS_AC) != 0, "sysretq: rflags from r11");
+    /* SYSRET with a non-canonical RCX: #GP(0) at CPL0, on the SYSRET (SDM
+     * SYSRET; the "Intel SYSRET" behaviour). QEMU 7.2 switches to CPL3 first
+     * and faults on the fetch there, as AMD does. */
+    v = try_call(sysret_noncanonical, NULL);
+    report(v == GP_VECTOR && ex_last.error_code == 0, "sysretq to a non-canonical RCX: #GP(0)");
+    report_sdm(v == GP_VECTOR && ex_last.cs == KERNEL_CS && ex_last.rip == (u64)sysret_nc_insn,
+               "sysretq to a non-canonical RCX: fault at CPL0 on the sysret (got cs %lx)",
+               ex_last.cs);
     /* SYSCALL with EFER.SCE=0 is #UD. */
     wrmsr(MSR_EFER, efer & ~EFER_SCE);
     v = run_user(user_syscall, 1, &ret);
