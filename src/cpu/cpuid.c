@@ -23,6 +23,7 @@
 #define F1D_TSC   (1u << 4)
 #define F1D_MSR   (1u << 5)
 #define F1D_PAE   (1u << 6)
+#define F1D_MCE   (1u << 7) /* CR4.MCE may be set; #MC never occurs */
 #define F1D_CX8   (1u << 8)
 #define F1D_APIC  (1u << 9)
 #define F1D_SEP   (1u << 11)
@@ -92,7 +93,7 @@ void cpu_cpuid(const struct cpu *c, uint32_t leaf, uint32_t sub,
         out[0] = CPU_SIGNATURE;
         out[1] = (uint32_t)(c->cpu_index & 0xff) << 24; /* initial APIC ID */
         out[2] = F1C_CX16 | F1C_POPCNT | F1C_HYPERVISOR;
-        out[3] = F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 |
+        out[3] = F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_MCE | F1D_CX8 |
                  F1D_APIC | F1D_SEP | F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT;
         break;
     case 7:
