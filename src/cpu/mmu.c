@@ -537,33 +537,58 @@ static void span_write(struct cpu *c, const struct span *s, uint64_t v)
     phys_write(c, s->pa[1], s->n[1], v >> (8 * s->n[0]));
 }
 
+/* Explicit data accesses: the context for translation, after the #AC
+ * check. SDM 6.15: with CR0.AM=1, EFLAGS.AC=1 at CPL3, an operand of 2, 4
+ * or 8 bytes must be aligned to its size, else #AC(0). #GP/#SS (segment)
+ * and #PF come first (SDM 6.9 priorities), so the check follows the
+ * translation. */
+static inline unsigned data_ctx(const struct cpu *c)
+{
+    unsigned ctx = mmu_ctx(c);
+    return ctx == TLB_CTX_USER_ALIGN ? TLB_CTX_USER : ctx;
+}
+
+static inline void align_check(struct cpu *c, uint64_t lin, int size)
+{
+    if (MMU_UNLIKELY(mmu_ctx(c) == TLB_CTX_USER_ALIGN) &&
+        (size == 2 || size == 4 || size == 8) &&
+        (lin & (uint64_t)(size - 1)))
+        cpu_raise(c, EXC_AC, 0);
+}
+
 uint64_t mmu_read_slow(struct cpu *c, uint64_t lin, int size)
 {
     if ((lin & 0xfff) <= 0x1000u - (unsigned)size) {
-        uint64_t pa = translate(c, lin, TLB_READ, mmu_ctx(c));
+        uint64_t pa = translate(c, lin, TLB_READ, data_ctx(c));
+        align_check(c, lin, size);
         uint8_t *p = ram_ptr(c, pa, (unsigned)size);
         return p ? host_load(p, size) : phys_read(c, pa, size);
     }
     struct span s;
-    split(c, lin, size, TLB_READ, mmu_ctx(c), c->mode != MODE_LONG, &s);
+    split(c, lin, size, TLB_READ, data_ctx(c), c->mode != MODE_LONG, &s);
+    align_check(c, lin, size);
     return span_read(c, &s);
 }
 
 void mmu_write_slow(struct cpu *c, uint64_t lin, int size, uint64_t v)
 {
     if ((lin & 0xfff) <= 0x1000u - (unsigned)size) {
-        phys_write(c, translate(c, lin, TLB_WRITE, mmu_ctx(c)), size, v);
+        uint64_t pa = translate(c, lin, TLB_WRITE, data_ctx(c));
+        align_check(c, lin, size);
+        phys_write(c, pa, size, v);
         return;
     }
     struct span s;
-    split(c, lin, size, TLB_WRITE, mmu_ctx(c), c->mode != MODE_LONG, &s);
+    split(c, lin, size, TLB_WRITE, data_ctx(c), c->mode != MODE_LONG, &s);
+    align_check(c, lin, size);
     span_write(c, &s, v);
 }
 
 void mmu_check_write_lin(struct cpu *c, uint64_t lin, int size)
 {
     struct span s;
-    split(c, lin, size, TLB_WRITE, mmu_ctx(c), c->mode != MODE_LONG, &s);
+    split(c, lin, size, TLB_WRITE, data_ctx(c), c->mode != MODE_LONG, &s);
+    align_check(c, lin, size);
 }
 
 /* System-structure accesses: implicit supervisor (TLB_CTX_SUP, so SMAP

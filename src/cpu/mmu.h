@@ -32,7 +32,10 @@
  * permission context (CPL3; CPL0-2 with EFLAGS.AC=0; CPL0-2 with AC=1), so a
  * hit needs no permission check: an entry exists only if that kind of
  * access is allowed in that context (for writes: D is already set and the
- * page holds no decoded code).
+ * page holds no decoded code). A fourth context, CPL3 with alignment
+ * checking on (CR0.AM, EFLAGS.AC), is never filled: every access then
+ * takes the slow path, which raises #AC(0) (SDM 6.15) and translates with
+ * the CPL3 rights.
  *
  * Entry tag (one compare on the fast path):
  *
@@ -56,7 +59,11 @@
 #define TLB_GEN_MASK 0x7ffu
 
 enum { TLB_READ = 0, TLB_WRITE = 1, TLB_FETCH = 2, TLB_NKIND };
-enum { TLB_CTX_USER = 0, TLB_CTX_SUP = 1, TLB_CTX_SUP_AC = 2, TLB_NCTX };
+enum {
+    TLB_CTX_USER = 0, TLB_CTX_SUP = 1, TLB_CTX_SUP_AC = 2,
+    TLB_CTX_USER_ALIGN = 3, /* never filled: see above */
+    TLB_NCTX
+};
 
 struct tlb_entry {
     uint64_t tag;
@@ -198,11 +205,12 @@ void mmu_check_write_lin(struct cpu *c, uint64_t lin, int size);
 #define MMU_UNLIKELY(x) (x)
 #endif
 
-/* Which TLB set serves explicit accesses at the current CPL/AC. */
+/* Which TLB set serves explicit data accesses at the current CPL/AC. */
 static inline unsigned mmu_ctx(const struct cpu *c)
 {
     if (c->cpl == 3)
-        return TLB_CTX_USER;
+        return MMU_UNLIKELY((c->eflags & F_AC) && (c->cr0 & CR0_AM))
+                   ? TLB_CTX_USER_ALIGN : TLB_CTX_USER;
     return (c->eflags & F_AC) ? TLB_CTX_SUP_AC : TLB_CTX_SUP;
 }
 

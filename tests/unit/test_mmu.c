@@ -781,6 +781,47 @@ TEST(read_fill_never_grants_a_write)
     env_free(&e);
 }
 
+TEST(alignment_check_at_cpl3)
+{
+    struct env e;
+    env_init(&e);
+    GUARD(&e);
+    struct cpu *c = e.c;
+    set_long(&e);
+    map4(&e, 0x1500000, 0x100000, 1, RW | US, P | RW | US);
+    map4(&e, 0x1501000, 0x101000, 1, RW | US, P | RW | US);
+    tlb_flush_all(c);
+    c->cpl = 3;
+    c->cr0 |= CR0_AM;
+    c->eflags = 2 | F_AC;
+    /* fill the user TLB first: the #AC context must not use it */
+    c->eflags = 2;
+    CHECK_EQ(TRY(&e, (void)mem_read32(c, S_DS, 0x1500001)), -1);
+    c->eflags = 2 | F_AC;
+    CHECK_EQ(TRY(&e, (void)mem_read32(c, S_DS, 0x1500001)), EXC_AC);
+    CHECK_EQ(c->fault_err, 0);
+    CHECK_EQ(TRY(&e, mem_write16(c, S_DS, 0x1500003, 1)), EXC_AC);
+    CHECK_EQ(TRY(&e, (void)mem_read64(c, S_DS, 0x1500ffc)), EXC_AC); /* crossing */
+    CHECK_EQ(TRY(&e, mem_check_write(c, S_DS, 0x1500004, 8)), EXC_AC);
+    c->regs[R_RSP] = 0x1500102;
+    CHECK_EQ(TRY(&e, cpu_push(c, 1, 8)), EXC_AC);
+    CHECK_EQ(c->regs[R_RSP], 0x1500102);
+    /* aligned accesses and bytes are fine, and hit the same memory */
+    CHECK_EQ(TRY(&e, mem_write32(c, S_DS, 0x1500008, 0x12345678)), -1);
+    CHECK_EQ(TRY(&e, (void)mem_read8(c, S_DS, 0x1500009)), -1);
+    CHECK_EQ(mem_read64(c, S_DS, 0x1500008), 0x12345678);
+    /* a page fault comes before #AC (SDM 6.9 priorities) */
+    CHECK_EQ(TRY(&e, (void)mem_read32(c, S_DS, 0x1502001)), EXC_PF);
+    /* no #AC: AM=0, or CPL0, or implicit supervisor accesses */
+    c->cr0 &= ~CR0_AM;
+    CHECK_EQ(TRY(&e, (void)mem_read32(c, S_DS, 0x1500001)), -1);
+    c->cr0 |= CR0_AM;
+    CHECK_EQ(TRY(&e, (void)lin_read_sys(c, 0x1500001, 4)), -1);
+    c->cpl = 0;
+    CHECK_EQ(TRY(&e, (void)mem_read32(c, S_DS, 0x1500001)), -1);
+    env_free(&e);
+}
+
 TEST(tlb_context_cpl_and_ac_are_not_shared)
 {
     struct env e;
@@ -1267,6 +1308,7 @@ static const struct unit_test tests[] = {
     T(permission_matrix_32bit),
     T(ad_bits_written_only_when_they_change),
     T(read_fill_never_grants_a_write),
+    T(alignment_check_at_cpl3),
     T(tlb_context_cpl_and_ac_are_not_shared),
     T(global_pages_survive_nonglobal_flush),
     T(invlpg_drops_page_and_covering_large_page),
