@@ -12,6 +12,10 @@ int main(struct mb_info *mbi);
 void kit_main(void)
 {
     boot_info = (struct mb_info *)(u64)boot_info_phys;
+    /* Mask every 8259 line: the BIOS leaves the PIT ticking on IRQ0 (vector
+     * 8 in its mapping), which a test that sets IF must not see. */
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
     serial_init();
     desc_init();
     vm_init();

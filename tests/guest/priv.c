@@ -3,7 +3,8 @@
  *   - a 64-bit call gate from CPL3 to CPL0 (stack switch to RSP0, SS null,
  *     the caller's SS:RSP:CS:RIP pushed) and LRETQ back;
  *   - SYSRET to compatibility mode (CS = STAR[63:48] | 3);
- *   - IRETQ to CPL3 with a bad SS RPL.
+ *   - POPF/IRETQ at CPL3 cannot change IOPL, nor IF unless CPL <= IOPL;
+ *     IN/OUT at CPL3 need IOPL 3 (the kit's TSS has no I/O bitmap).
  * Code at CPL3 returns through `int $0x80` (the kit's USER_RET_VECTOR),
  * which ends the surrounding try_call.
  */
@@ -163,11 +164,70 @@ static void test_sysret_compat(void)
     wrmsr(MSR_EFER, efer);
 }
 
+/* POPF at CPL3 of "everything set"; returns RFLAGS read back. */
+USER_TEXT static long user_popf(long v)
+{
+    u64 f;
+    asm volatile("pushq %1; popfq; pushfq; popq %0" : "=r"(f) : "r"((u64)v) : "cc");
+    asm volatile("pushq %0; popfq" :: "r"(f & ~(u64)X86_EFLAGS_AC) : "cc");
+    return (long)f;
+}
+
+/* IRETQ to CPL3 itself with the given RFLAGS; returns RFLAGS after. */
+USER_TEXT static long user_iret(long v)
+{
+    u64 f;
+    asm volatile("movq %%rsp, %%rax\n\t"
+                 "pushq $0x23\n\t"         /* SS */
+                 "pushq %%rax\n\t"         /* RSP */
+                 "pushq %1\n\t"            /* RFLAGS */
+                 "pushq $0x2b\n\t"         /* CS */
+                 "leaq 1f(%%rip), %%rax\n\t"
+                 "pushq %%rax\n\t"
+                 "iretq\n"
+                 "1: pushfq; popq %0"
+                 : "=r"(f) : "r"((u64)v) : "rax", "cc", "memory");
+    return (long)f;
+}
+
+USER_TEXT static long user_inb(long port)
+{
+    u8 v;
+    asm volatile("inb %w1, %0" : "=a"(v) : "Nd"((u16)port));
+    return v;
+}
+
+static void test_iopl(void)
+{
+    long f = 0;
+    const u64 want_set = X86_EFLAGS_IF | X86_EFLAGS_IOPL | X86_EFLAGS_DF | X86_EFLAGS_CF;
+    int v = run_user(user_popf, (long)(X86_EFLAGS_FIXED | want_set), &f);
+    report(v == -1 && !(f & (X86_EFLAGS_IF | X86_EFLAGS_IOPL)) && (f & X86_EFLAGS_DF) &&
+           (f & X86_EFLAGS_CF), "popf at CPL3, IOPL 0: IF and IOPL unchanged, DF CF set (%lx)",
+           (u64)f);
+    v = run_user_flags(user_popf, (long)(X86_EFLAGS_FIXED | X86_EFLAGS_IF), &f, X86_EFLAGS_IOPL);
+    report(v == -1 && (f & X86_EFLAGS_IF) && (f & X86_EFLAGS_IOPL) == X86_EFLAGS_IOPL,
+           "popf at CPL3, IOPL 3: IF can be set, IOPL stays 3 (%lx)", (u64)f);
+    v = run_user(user_iret, (long)(X86_EFLAGS_FIXED | want_set), &f);
+    report(v == -1 && !(f & (X86_EFLAGS_IF | X86_EFLAGS_IOPL)) && (f & X86_EFLAGS_CF),
+           "iretq at CPL3, IOPL 0: IF and IOPL unchanged (%lx)", (u64)f);
+    u64 saved = read_rflags();
+    write_rflags((saved & ~X86_EFLAGS_IOPL) | (2ull << 12));
+    report((read_rflags() & X86_EFLAGS_IOPL) == (2ull << 12), "popf at CPL0 changes IOPL");
+    write_rflags(saved);
+
+    v = run_user(user_inb, 0x3f8 + 5, &f);
+    report(v == GP_VECTOR && ex_last.error_code == 0, "in at CPL3, IOPL 0, no I/O bitmap: #GP(0)");
+    v = run_user_flags(user_inb, 0x3f8 + 5, &f, X86_EFLAGS_IOPL);
+    report(v == -1 && (f & 0x20), "in at CPL3, IOPL 3: reads the UART LSR");
+}
+
 int main(struct mb_info *mbi)
 {
     (void)mbi;
     test_lret();
     test_call_gate();
     test_sysret_compat();
+    test_iopl();
     return report_summary();
 }
