@@ -252,6 +252,11 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     return b;
 }
 
+static void ic_prev_reset(struct cpu *c)
+{
+    c->ic->prev = NULL;
+}
+
 static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
 {
     for (struct block *b = ic->hash[hash_of(phys, cs)]; b; b = b->hnext)
@@ -314,7 +319,8 @@ static void count_retired(struct cpu *c)
 
 /* One instruction fetched and decoded now, not cached (MMIO code,
  * instructions that cross a page or wrap the IP). */
-static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin)
+static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin,
+                                                    struct insn *out)
 {
     int cs = c->code_size;
     uint64_t mask = ip_mask(cs), phys;
@@ -341,6 +347,8 @@ static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin)
         log_printf(c->log, "----------------\nIN: \n0x%016" PRIx64 ":  %s\n\n",
                    c->rip, text);
     }
+    if (out)
+        *out = ins;
     c->next_rip = c->rip + ins.len;
     ins.fn(c, &ins);
     c->icount++;
@@ -375,14 +383,14 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
     }
     if (!b) {
         if (unlikely(phys >= c->ram_size)) {
-            exec_uncached(c, lin);
+            exec_uncached(c, lin, NULL);
             return;
         }
         b = lookup(ic, phys, c->code_size);
         if (unlikely(!b)) {
             b = build_block(c, phys, c->rip);
             if (!b) {
-                exec_uncached(c, lin);
+                exec_uncached(c, lin, NULL);
                 return;
             }
         }
@@ -403,6 +411,135 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
     }
 }
 
+/* ---- debug: single-step and instruction breakpoints (SDM Vol 3A 18) ----
+ * While EFLAGS.TF is set, an instruction breakpoint is armed in DR7, or an
+ * STI/MOV SS shadow is pending, instructions run one at a time through
+ * exec_debug(). */
+
+#define DR6_BS (1u << 14)
+
+static bool debug_mode(const struct cpu *c)
+{
+    return c->intr_shadow || (c->eflags & F_TF) || (c->dr[7] & 0xff);
+}
+
+/* DR0-3 execute breakpoints (R/Wn = 00, Ln or Gn set) at lin: DR6 B bits */
+static unsigned exec_bp_hits(const struct cpu *c, uint64_t lin)
+{
+    unsigned hits = 0;
+    for (int n = 0; n < 4; n++) {
+        uint64_t dr7 = c->dr[7];
+        if ((dr7 >> (2 * n)) & 3 && !((dr7 >> (16 + 4 * n)) & 3) &&
+            c->dr[n] == lin)
+            hits |= 1u << n;
+    }
+    return hits;
+}
+
+/* Data breakpoints (R/Wn = 01 write, 11 read/write): we see a write by
+ * the bytes changing across the instruction, so a store of the same value
+ * and plain reads do not trigger (a documented approximation). */
+struct watch {
+    uint64_t val[4];
+    bool ok[4];
+};
+
+static int bp_len(uint64_t dr7, int n)
+{
+    static const int len[4] = { 1, 2, 8, 4 }; /* LENn encoding */
+    return len[(dr7 >> (18 + 4 * n)) & 3];
+}
+
+static bool data_bp(uint64_t dr7, int n)
+{
+    return ((dr7 >> (2 * n)) & 3) && ((dr7 >> (16 + 4 * n)) & 1);
+}
+
+static void watch_read(struct cpu *c, struct watch *w)
+{
+    for (int n = 0; n < 4; n++) {
+        w->val[n] = 0;
+        w->ok[n] = false;
+        if (data_bp(c->dr[7], n)) {
+            int len = bp_len(c->dr[7], n);
+            w->ok[n] = cpu_peek_code(c, c->dr[n] & ~(uint64_t)(len - 1),
+                                     (uint8_t *)&w->val[n], len) == len;
+        }
+    }
+}
+
+static unsigned watch_hits(struct cpu *c, const struct watch *before)
+{
+    struct watch now;
+    unsigned hits = 0;
+    watch_read(c, &now);
+    for (int n = 0; n < 4; n++)
+        if (before->ok[n] && now.ok[n] && before->val[n] != now.val[n])
+            hits |= 1u << n;
+    return hits;
+}
+
+static void raise_db_now(struct cpu *c)
+{
+    c->fault_vec = EXC_DB;
+    c->fault_err = CPU_NOERR;
+    cpu_deliver_pending(c);
+}
+
+/* MOV SS and POP SS hold the single-step trap back for one instruction
+ * (SDM Vol 3A 6.8.3); STI does not. */
+static bool loads_ss(const struct insn *i)
+{
+    return i->map == 0 && ((i->opcode == 0x8e && (i->reg & 7) == S_SS) ||
+                           i->opcode == 0x17);
+}
+
+/* INT n/INT3/INTO/INT1 clear TF on delivery: no single-step trap after
+ * them (QEMU does the same). */
+static bool is_soft_int(const struct insn *i)
+{
+    return i->map == 0 && (i->opcode == 0xcc || i->opcode == 0xcd ||
+                           i->opcode == 0xce || i->opcode == 0xf1);
+}
+
+static __attribute__((noinline)) void exec_debug(struct cpu *c)
+{
+    bool tf = (c->eflags & F_TF) != 0, shadow = c->intr_shadow;
+    uint64_t lin = c->seg[S_CS].base + c->rip;
+    if (!cpu_long_mode(c))
+        lin &= 0xffffffffull;
+    /* An instruction breakpoint is a fault before the instruction; RF=1
+     * (set by the handler through IRET) lets it run once (SDM 18.3.1.1). */
+    unsigned hits = (c->dr[7] & 0xff) && !(c->eflags & F_RF) ? exec_bp_hits(c, lin) : 0;
+    if (hits) {
+        c->dr[6] = (c->dr[6] & ~0xfull) | hits;
+        raise_db_now(c);
+        return;
+    }
+    struct insn ins;
+    struct watch w;
+    bool watching = (c->dr[7] & 0xff) != 0;
+    if (watching)
+        watch_read(c, &w);
+    ic_prev_reset(c);
+    exec_uncached(c, lin, &ins);
+    unsigned dhits = watching ? watch_hits(c, &w) : 0;
+    if (!(ins.map == 0 && ins.opcode == 0xcf)) /* IRET may have loaded RF */
+        c->eflags &= ~F_RF;
+    if (shadow)
+        c->intr_shadow = false;
+    bool step_trap = tf && !loads_ss(&ins) && !is_soft_int(&ins) &&
+                     !c->halted && !c->shutdown;
+    if (dhits || step_trap) {
+        /* one #DB trap after the instruction reports both causes */
+        if (dhits)
+            c->dr[6] = (c->dr[6] & ~0xfull) | dhits;
+        if (step_trap)
+            c->dr[6] |= DR6_BS;
+        raise_db_now(c);
+    }
+}
+
 /* The loop between blocks: one function with step() inlined, so the
  * per-block path has no call besides the handlers and the interrupt
  * check. */
@@ -414,15 +551,18 @@ static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
             return CPU_EXIT_REQUEST;
         if (unlikely(c->shutdown))
             return CPU_EXIT_SHUTDOWN;
-        if (unlikely(c->intr_shadow)) {
+        if (unlikely(debug_mode(c))) {
             /* STI / MOV SS: exactly one more instruction before any
-             * interrupt (SDM Vol 3A 6.8.3) */
+             * interrupt (SDM Vol 3A 6.8.3); TF / DR7: one at a time */
+            if (!c->intr_shadow)
+                cpu_check_interrupts(c);
+            if (c->shutdown)
+                return CPU_EXIT_SHUTDOWN;
             if (c->halted)
                 return CPU_EXIT_HLT;
             if (c->icount >= end)
                 return CPU_EXIT_BUDGET;
-            step(c, 1);
-            c->intr_shadow = false;
+            exec_debug(c);
             continue;
         }
         cpu_check_interrupts(c);

@@ -170,7 +170,41 @@ TEST(in_asm_log_prints_each_new_block)
     h_free(&h);
 }
 
+/* TF set by POPF: the trap comes after the instruction that follows. */
+GUEST_ASM(tf_step, ".code64",
+          "pushfq\n orl $0x100, (%rsp)\n popfq\n"
+          "tf_first: nop\n tf_second: nop\n hlt");
+extern const uint8_t tf_second[];
+TEST(single_step_trap_after_next_instruction)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, tf_step, GUEST_LEN(tf_step));
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_DB);
+    CHECK_EQ(h_frame(&h, 0), H_CODE + (uint64_t)(tf_second - tf_step));
+    CHECK(h.c.dr[6] & (1u << 14)); /* DR6.BS */
+    h_free(&h);
+}
+
+/* DR0 execute breakpoint: #DB fault with the IP of the instruction. */
+TEST(instruction_breakpoint_faults_before_it)
+{
+    static const uint8_t code[] = { 0x90, 0x90, 0x90, 0xf4 };
+    h_init(&h, H_LONG);
+    h_load(&h, code, sizeof(code));
+    h.c.dr[0] = H_CODE + 2;
+    h.c.dr[7] = 1; /* L0, R/W0 = 00 (execute) */
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_DB);
+    CHECK_EQ(h_frame(&h, 0), H_CODE + 2);
+    CHECK_EQ(h.c.dr[6] & 0xf, 1);
+    CHECK_EQ(h.c.icount, 2 + 2); /* two NOPs, then the stub's MOV and HLT */
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
+    T(single_step_trap_after_next_instruction),
+    T(instruction_breakpoint_faults_before_it),
     T(store_into_running_block_changes_next_instruction),
     T(patched_function_is_redecoded), T(rep_stos_over_cached_code),
     T(instruction_crossing_a_page), T(crossing_into_unmapped_page_faults_at_start),
