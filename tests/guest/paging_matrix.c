@@ -12,6 +12,8 @@
  *
  * Part 2: the PDE and PTE bits combine (U and R/W must be 1 at both levels,
  * NX at either level forbids fetches: SDM 4.6.1), at WP=1, no SMEP/SMAP.
+ *
+ * Part 3: the part-1 rules for a 2 MiB leaf (PDE.PS=1), AC=0.
  */
 #include "kit.h"
 
@@ -79,11 +81,13 @@ static void kernel_access(void *arg)
     write_rflags(read_rflags() & ~X86_EFLAGS_AC);
 }
 
-/* Do one access; return -1 (no fault), the #PF error code, or 0x100 |
- * vector for another exception, 0x200 if CR2 was wrong. */
+/* Do one access at `base` (TEST_VA unless part 3); return -1 (no fault),
+ * the #PF error code, or 0x100 | vector for another exception, 0x200 if
+ * CR2 was wrong. */
+static u64 base = TEST_VA;
 static int do_access(int cpl, int kind, bool ac)
 {
-    u64 a = (kind == EX ? TEST_VA : TEST_VA + DATA_OFF) | kind;
+    u64 a = (kind == EX ? base : base + DATA_OFF) | kind;
     int v;
     if (cpl == 3) {
         long ret;
@@ -199,6 +203,44 @@ static void part2(void)
     flush_tlb();
 }
 
+/* Part 3: a 2M leaf. The 2M page is physical 0x800000 (identity-mapped,
+ * unused by the kit); its first bytes hold the RET. */
+#define LARGE_VA 0x180000000ull
+static void part3(void)
+{
+    u8 *phys = (u8 *)0x800000;
+    base = LARGE_VA;
+    for (int pte = 0; pte < 8; pte++) {
+        bool u = pte & 4, w = pte & 2, nx = pte & 1;
+        map_2m(LARGE_VA, 0x800000, PT_PRESENT | (u ? PT_USER : 0) |
+               (w ? PT_WRITABLE : 0) | (nx ? PT_NX : 0));
+        for (int ctl = 0; ctl < 8; ctl++) {
+            bool wp = ctl & 4, smep = ctl & 2, smap = ctl & 1;
+            char line[160], *p = line;
+            bool all = true;
+            set_controls(wp, smep, smap);
+            invlpg((void *)LARGE_VA);
+            p += snprintf(p, 64, "2M U%d W%d X%d wp%d smep%d smap%d", u, w, !nx, wp, smep, smap);
+            for (int cpl = 0; cpl <= 3; cpl += 3) {
+                p += snprintf(p, 16, " | cpl%d", cpl);
+                for (int k = RD; k <= EX; k++) {
+                    phys[0] = 0xc3;
+                    int got = do_access(cpl, k, false);
+                    int want = expect(u, w, nx, wp, smep, smap, false, cpl, k);
+                    all &= got == want;
+                    *p++ = ' ';
+                    *p++ = kind_ch[k];
+                    p += fmt_result(p, got);
+                }
+            }
+            set_controls(true, false, false);
+            report(all, "%s", line);
+        }
+    }
+    unmap(LARGE_VA);
+    base = TEST_VA;
+}
+
 int main(struct mb_info *mbi)
 {
     (void)mbi;
@@ -211,5 +253,6 @@ int main(struct mb_info *mbi)
     page = alloc_page();
     part1();
     part2();
+    part3();
     return report_summary();
 }
