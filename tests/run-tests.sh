@@ -15,6 +15,7 @@
 #                         pinvm run counts as passed (XFAIL), a passing one
 #                         as failed (XPASS: remove the directive)
 set -u
+cd "$(dirname "$0")/.." || exit 1   # paths (and a relative BUILD) are from the top
 BUILD=${BUILD:-build}
 PINVM=${PINVM:-$BUILD/pinvm}
 QEMU=${QEMU:-qemu-system-x86_64}
