@@ -109,9 +109,36 @@ static void test_lret(void)
            "lretq to CPL3 with a DPL0 SS: #GP(ss sel)");
 }
 
+/* IRETQ with EFLAGS.NT=1 in IA-32e mode: #GP(0) (SDM IRET: task return
+ * is not supported in IA-32e mode). */
+static void iret_nt(void *arg)
+{
+    (void)arg;
+    asm volatile("pushfq\n\t"
+                 "orq $0x4000, (%%rsp)\n\t"
+                 "popfq\n\t"
+                 "movq %%rsp, %%rax\n\t"
+                 "pushq $0x10\n\t"
+                 "pushq %%rax\n\t"
+                 "pushq $2\n\t"
+                 "pushq $0x08\n\t"
+                 "leaq 1f(%%rip), %%rax\n\t"
+                 "pushq %%rax\n\t"
+                 "iretq\n"
+                 "1:"
+                 ::: "rax", "memory", "cc");
+}
+
 static int run_gate_caller(void)
 {
     return lret_to((u64)user_gate_caller, USER_CS | 3, (u64)user_stack_top, USER_DS | 3);
+}
+
+static void test_iret_nt(void)
+{
+    int v = try_call(iret_nt, NULL);
+    report(v == GP_VECTOR && ex_last.error_code == 0, "iretq with NT=1 in IA-32e mode: #GP(0)");
+    report(!(read_rflags() & X86_EFLAGS_NT), "NT clear again");
 }
 
 static void test_call_gate(void)
@@ -226,6 +253,7 @@ int main(struct mb_info *mbi)
 {
     (void)mbi;
     test_lret();
+    test_iret_nt();
     test_call_gate();
     test_sysret_compat();
     test_iopl();
