@@ -20,7 +20,7 @@ const char pinvm_usage[] =
     "  -append STR         kernel command line\n"
     "  -initrd \"F[ ARGS][,F[ ARGS]...]\"  Multiboot modules (\",,\" is a comma)\n"
     "  -m SIZE             RAM: 128, 128M, 1G or size=128M (default 128M)\n"
-    "  -smp N              number of vCPUs (only 1 for now)\n"
+    "  -smp [cpus=]N       number of vCPUs (1 to 64)\n"
     "  -cpu MODEL[,+F][,-F][,F=on|off]\n"
     "                      models: max, qemu64, host; features: cr-pin (on),\n"
     "                      pinvm-sig (off)\n"
@@ -148,8 +148,8 @@ static int parse_smp(const char *arg, int *ncpus, char *err, size_t errlen)
         maxcpus = cpus;
     if (maxcpus < cpus)
         return fail(err, errlen, "-smp %s: maxcpus must be at least cpus", arg);
-    if (cpus > 1 || maxcpus > 1 || prod > 1)
-        return fail(err, errlen, "-smp %s: SMP is not supported yet (only 1 vCPU)", arg);
+    if (cpus > PINVM_MAX_SMP || maxcpus > PINVM_MAX_SMP)
+        return fail(err, errlen, "-smp %s: at most %d vCPUs", arg, PINVM_MAX_SMP);
     *ncpus = (int)cpus;
     return 0;
 }

@@ -6,6 +6,8 @@
 #define PINVM_CMDLINE_H
 
 #include <stdbool.h>
+
+#define PINVM_MAX_SMP 64 /* = MACHINE_MAX_CPUS */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +33,7 @@ struct pinvm_config {
     const char *append;
     const char *initrd;
     uint64_t ram_size;
-    int smp;
+    int smp;            /* -smp: 1..PINVM_MAX_SMP vCPUs */
     enum serial_mode serial;
     const char *serial_path; /* SERIAL_FILE */
     bool serial_set;         /* -serial given (-nographic then changes nothing) */

@@ -4,40 +4,54 @@
  * on write, reserved registers read 0. */
 #include "lapic.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "vmstate.h"
 
-#define LVT_MASKED  (1u << 16)
-#define SVR_ENABLE  (1u << 8)
-
 /* Writable bits of each LVT (vector, delivery mode, pin polarity, trigger
- * mode, mask, timer mode) - SDM figure 10-8. */
+ * mode, mask, timer mode) - SDM figure 10-8. The timer has one-shot and
+ * periodic modes only: TSC-deadline is not advertised, so bit 18 is
+ * reserved. */
 static const uint32_t lvt_bits[LVT_NUM] = {
-    [LVT_CMCI] = 0x000107ff, [LVT_TIMER] = 0x000700ff,
+    [LVT_CMCI] = 0x000107ff, [LVT_TIMER] = 0x000300ff,
     [LVT_THERMAL] = 0x000107ff, [LVT_PERF] = 0x000107ff,
     [LVT_LINT0] = 0x0001a7ff, [LVT_LINT1] = 0x0001a7ff,
     [LVT_ERROR] = 0x000100ff,
 };
 
-void lapic_init(struct lapic *a, uint8_t apic_id)
+void lapic_init(struct lapic *a, uint8_t apic_id, bool bsp,
+                const struct lapic_host *host)
 {
     memset(a, 0, sizeof *a);
     a->apic_id = apic_id;
+    a->bsp = bsp;
+    a->host = host;
     lapic_reset(a);
+}
+
+static void regs_reset(struct lapic *a)
+{
+    memset(&a->tpr, 0, sizeof *a - offsetof(struct lapic, tpr));
+    a->dfr = 0xffffffffu; /* flat model */
+    a->svr = 0xff;        /* software-disabled, spurious vector 0xFF */
+    for (int i = 0; i < LVT_NUM; i++)
+        a->lvt[i] = LVT_MASKED;
+    a->sipi_pending = -1;
+    a->run_state = a->bsp ? LAPIC_RUN : LAPIC_WAIT_SIPI;
 }
 
 void lapic_reset(void *dev)
 {
     struct lapic *a = dev;
-    uint8_t apic_id = a->apic_id;
-    memset(a, 0, sizeof *a);
-    a->apic_id = apic_id;
-    a->id = (uint32_t)apic_id << 24;
-    a->dfr = 0xffffffffu; /* flat model */
-    a->svr = 0xff;        /* software-disabled, spurious vector 0xFF */
-    for (int i = 0; i < LVT_NUM; i++)
-        a->lvt[i] = LVT_MASKED;
+    a->id = (uint32_t)a->apic_id << 24;
+    regs_reset(a);
+}
+
+void lapic_init_reset(struct lapic *a)
+{
+    /* SDM 10.4.7.3: the APIC ID is unaffected by INIT. */
+    regs_reset(a);
 }
 
 /* Register index (offset >> 4) of each LVT. */
@@ -55,6 +69,114 @@ static int lvt_index(unsigned reg)
     return -1;
 }
 
+static int highest(const uint32_t v[8])
+{
+    for (int i = 7; i >= 0; i--)
+        if (v[i])
+            return i * 32 + 31 - __builtin_clz(v[i]);
+    return -1;
+}
+
+static void set_bit(uint32_t v[8], int n) { v[n >> 5] |= 1u << (n & 31); }
+static void clr_bit(uint32_t v[8], int n) { v[n >> 5] &= ~(1u << (n & 31)); }
+
+/* Processor priority (SDM 10.8.3.1). */
+static uint32_t ppr(const struct lapic *a)
+{
+    int isrv = highest(a->isr);
+    uint32_t ic = isrv < 0 ? 0 : (uint32_t)isrv & 0xf0;
+    return (a->tpr & 0xf0) >= ic ? a->tpr & 0xff : ic;
+}
+
+/* Divide configuration (SDM figure 10-10): bits 0, 1 and 3. */
+static uint64_t divisor(const struct lapic *a)
+{
+    unsigned v = (a->timer_divide & 3) | ((a->timer_divide >> 1) & 4);
+    return 1ull << ((v + 1) & 7);
+}
+
+static uint64_t now(const struct lapic *a)
+{
+    return a->host && a->host->now ? a->host->now(a->host->opaque) : 0;
+}
+
+static uint32_t current_count(const struct lapic *a)
+{
+    uint64_t t = now(a), d = divisor(a);
+    if (!a->timer_deadline || t >= a->timer_deadline)
+        return 0;
+    uint64_t left = (a->timer_deadline - t + d - 1) / d;
+    return left > a->timer_initial ? a->timer_initial : (uint32_t)left;
+}
+
+void lapic_accept(struct lapic *a, int vec, bool level)
+{
+    vec &= 0xff;
+    if (vec < 16) {
+        a->esr_pending |= ESR_RECV_ILLEGAL;
+        return;
+    }
+    set_bit(a->irr, vec);
+    if (level)
+        set_bit(a->tmr, vec);
+    else
+        clr_bit(a->tmr, vec);
+}
+
+int lapic_pending(const struct lapic *a)
+{
+    if (!(a->svr & SVR_ENABLE))
+        return -1;
+    int v = highest(a->irr);
+    if (v < 0 || ((uint32_t)v & 0xf0) <= (ppr(a) & 0xf0))
+        return -1;
+    return v;
+}
+
+void lapic_ack(struct lapic *a, int vec)
+{
+    vec &= 0xff;
+    clr_bit(a->irr, vec);
+    set_bit(a->isr, vec);
+}
+
+void lapic_timer_update(struct lapic *a, uint64_t t)
+{
+    if (!a->timer_deadline || t < a->timer_deadline)
+        return;
+    uint32_t lvt = a->lvt[LVT_TIMER];
+    if (!(lvt & LVT_MASKED))
+        lapic_accept(a, (int)(lvt & 0xff), false);
+    if ((lvt & LVT_TIMER_PERIODIC) && a->timer_initial) {
+        /* Periods missed while nobody looked collapse into one interrupt
+         * (the IRR bit is a single bit anyway). */
+        uint64_t period = (uint64_t)a->timer_initial * divisor(a);
+        a->timer_deadline += period * ((t - a->timer_deadline) / period + 1);
+    } else {
+        a->timer_deadline = 0;
+    }
+}
+
+uint64_t lapic_timer_next(const struct lapic *a)
+{
+    if (a->lvt[LVT_TIMER] & LVT_MASKED)
+        return 0;
+    return a->timer_deadline;
+}
+
+bool lapic_match_dest(const struct lapic *a, uint8_t dest, bool logical)
+{
+    if (!logical)
+        return dest == 0xff || dest == (uint8_t)(a->id >> 24);
+    uint8_t ldr = (uint8_t)(a->ldr >> 24);
+    if (dest == 0xff)
+        return true;
+    if ((a->dfr >> 28) == 0xf) /* flat model: a bit per APIC */
+        return (ldr & dest) != 0;
+    /* cluster model: high nibble names the cluster, low nibble the APICs */
+    return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0x0f) != 0;
+}
+
 uint64_t lapic_read(void *dev, uint64_t off, int size)
 {
     struct lapic *a = dev;
@@ -67,18 +189,23 @@ uint64_t lapic_read(void *dev, uint64_t off, int size)
     case 0x03: return LAPIC_VERSION;
     case 0x08: return a->tpr;
     case 0x09: return 0;            /* APR */
-    case 0x0a: return a->tpr & 0xf0;/* PPR: no interrupt in service */
+    case 0x0a: return ppr(a);
     case 0x0d: return a->ldr;
     case 0x0e: return a->dfr;
     case 0x0f: return a->svr;
     case 0x28: return a->esr;
-    case 0x30: return a->icr_lo;
+    case 0x30: return a->icr_lo;    /* delivery status: always idle */
     case 0x31: return a->icr_hi;
     case 0x38: return a->timer_initial;
-    case 0x39: return 0;            /* current count: timer not running */
+    case 0x39: return current_count(a);
     case 0x3e: return a->timer_divide;
     }
-    /* ISR 0x10-0x17, TMR 0x18-0x1f, IRR 0x20-0x27: nothing pending. */
+    if (reg >= 0x10 && reg < 0x18)
+        return a->isr[reg - 0x10];
+    if (reg >= 0x18 && reg < 0x20)
+        return a->tmr[reg - 0x18];
+    if (reg >= 0x20 && reg < 0x28)
+        return a->irr[reg - 0x20];
     l = lvt_index(reg);
     return l >= 0 ? a->lvt[l] : 0;
 }
@@ -94,7 +221,14 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
     switch (reg) {
     case 0x02: a->id = val & 0xff000000u; return;
     case 0x08: a->tpr = val & 0xff; return;
-    case 0x0b: return; /* EOI: nothing in service yet */
+    case 0x0b: { /* EOI: retire the highest in-service vector (10.8.5) */
+        int v = highest(a->isr);
+        if (v >= 0) {
+            clr_bit(a->isr, v);
+            clr_bit(a->tmr, v);
+        }
+        return;
+    }
     case 0x0d: a->ldr = val & 0xff000000u; return;
     case 0x0e: a->dfr = val | 0x0fffffffu; return;
     case 0x0f:
@@ -104,10 +238,22 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
             for (int i = 0; i < LVT_NUM; i++)
                 a->lvt[i] |= LVT_MASKED;
         return;
-    case 0x28: a->esr = 0; return; /* write re-arms; no errors latched */
-    case 0x30: a->icr_lo = val & 0x000cefffu; return; /* no IPIs yet */
+    case 0x28: /* a write latches the errors seen since the last (10.5.3) */
+        a->esr = a->esr_pending;
+        a->esr_pending = 0;
+        return;
+    case 0x30:
+        a->icr_lo = val & 0x000ccfffu;
+        if (a->host && a->host->send_ipi)
+            a->host->send_ipi(a->host->opaque, a, a->icr_lo, a->icr_hi);
+        return;
     case 0x31: a->icr_hi = val & 0xff000000u; return;
-    case 0x38: a->timer_initial = val; return;
+    case 0x38: /* a write (re)starts the count; 0 stops it (10.5.4) */
+        a->timer_initial = val;
+        a->timer_deadline = val ? now(a) + (uint64_t)val * divisor(a) : 0;
+        if (a->timer_deadline == 0 && val)
+            a->timer_deadline = 1;
+        return;
     case 0x3e: a->timer_divide = val & 0xb; return;
     }
     l = lvt_index(reg);
@@ -116,6 +262,18 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
         if (!(a->svr & SVR_ENABLE))
             a->lvt[l] |= LVT_MASKED;
     }
+}
+
+static void put_vec(struct vmstate *s, const uint32_t v[8])
+{
+    for (int i = 0; i < 8; i++)
+        vmstate_put_u32(s, v[i]);
+}
+
+static void get_vec(struct vmstate *s, uint32_t v[8])
+{
+    for (int i = 0; i < 8; i++)
+        v[i] = vmstate_get_u32(s);
 }
 
 static void lapic_save(const void *dev, struct vmstate *s)
@@ -127,12 +285,20 @@ static void lapic_save(const void *dev, struct vmstate *s)
     vmstate_put_u32(s, a->dfr);
     vmstate_put_u32(s, a->svr);
     vmstate_put_u32(s, a->esr);
+    vmstate_put_u32(s, a->esr_pending);
     vmstate_put_u32(s, a->icr_lo);
     vmstate_put_u32(s, a->icr_hi);
     for (int i = 0; i < LVT_NUM; i++)
         vmstate_put_u32(s, a->lvt[i]);
     vmstate_put_u32(s, a->timer_initial);
     vmstate_put_u32(s, a->timer_divide);
+    put_vec(s, a->irr);
+    put_vec(s, a->isr);
+    put_vec(s, a->tmr);
+    vmstate_put_u64(s, a->timer_deadline);
+    vmstate_put_u8(s, a->run_state);
+    vmstate_put_u8(s, a->init_pending);
+    vmstate_put_u32(s, (uint32_t)(int32_t)a->sipi_pending);
 }
 
 static int lapic_load(void *dev, struct vmstate *s)
@@ -145,16 +311,29 @@ static int lapic_load(void *dev, struct vmstate *s)
     t.dfr = vmstate_get_u32(s);
     t.svr = vmstate_get_u32(s);
     t.esr = vmstate_get_u32(s);
+    t.esr_pending = vmstate_get_u32(s);
     t.icr_lo = vmstate_get_u32(s);
     t.icr_hi = vmstate_get_u32(s);
     for (int i = 0; i < LVT_NUM; i++)
         t.lvt[i] = vmstate_get_u32(s);
     t.timer_initial = vmstate_get_u32(s);
     t.timer_divide = vmstate_get_u32(s);
-    if (!vmstate_ok(s)) {
+    get_vec(s, t.irr);
+    get_vec(s, t.isr);
+    get_vec(s, t.tmr);
+    t.timer_deadline = vmstate_get_u64(s);
+    t.run_state = vmstate_get_u8(s);
+    uint8_t ip = vmstate_get_u8(s);
+    int32_t sp = (int32_t)vmstate_get_u32(s);
+    if (!vmstate_ok(s) || t.run_state > LAPIC_WAIT_SIPI || ip > 1 ||
+        sp < -1 || sp > 0xff) {
         lapic_reset(a);
         return -1;
     }
+    t.init_pending = ip;
+    t.sipi_pending = (int16_t)sp;
+    for (int i = 0; i < LVT_NUM; i++)
+        t.lvt[i] &= lvt_bits[i] | LVT_MASKED;
     *a = t;
     return 0;
 }

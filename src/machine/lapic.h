@@ -1,10 +1,14 @@
-/* lapic.h: the local APIC register page of one vCPU (xAPIC MMIO mode,
- * SDM Vol 3A 10.4). Registers are stored and read back; no interrupts,
- * IPIs or timer yet (they come with SMP). The machine maps the page where
- * the vCPU's IA32_APIC_BASE says, only while its global-enable bit is 1. */
+/* lapic.h: the local APIC of one vCPU (xAPIC MMIO mode, SDM Vol 3A ch. 10):
+ * the register page, IRR/ISR/TMR with priorities and EOI, the timer
+ * (one-shot and periodic, on the machine's virtual clock) and the ICR,
+ * whose writes the machine turns into IPIs (smp.c). It also holds the
+ * vCPU's INIT state: running, or waiting for a SIPI (SDM 8.4, 10.4.7.3).
+ * The machine maps the page where the vCPU's IA32_APIC_BASE says, only
+ * while its global-enable bit is 1. */
 #ifndef PINVM_LAPIC_H
 #define PINVM_LAPIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "device.h"
@@ -15,19 +19,86 @@
 enum { LVT_CMCI, LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1,
        LVT_ERROR, LVT_NUM };
 
+#define LVT_MASKED        (1u << 16)
+#define LVT_TIMER_PERIODIC (1u << 17)
+#define SVR_ENABLE        (1u << 8)
+
+/* ICR low word (SDM figure 10-12) */
+#define ICR_VECTOR      0x000000ffu
+#define ICR_DM_SHIFT    8
+#define ICR_DM_MASK     (7u << ICR_DM_SHIFT)
+#define ICR_DESTMODE    (1u << 11)  /* 1 = logical */
+#define ICR_LEVEL       (1u << 14)  /* 1 = assert */
+#define ICR_TRIGGER     (1u << 15)  /* 1 = level */
+#define ICR_SH_SHIFT    18
+#define ICR_SH_MASK     (3u << ICR_SH_SHIFT)
+enum { DM_FIXED = 0, DM_LOWEST = 1, DM_SMI = 2, DM_NMI = 4, DM_INIT = 5,
+       DM_SIPI = 6, DM_EXTINT = 7 };
+enum { SH_NONE = 0, SH_SELF = 1, SH_ALL = 2, SH_OTHERS = 3 };
+
+/* ESR bits (SDM figure 10-9) */
+#define ESR_SEND_ILLEGAL (1u << 5)
+#define ESR_RECV_ILLEGAL (1u << 6)
+#define ESR_ILLEGAL_REG  (1u << 7)
+
+/* INIT state of the vCPU (run_state). */
+enum { LAPIC_RUN = 0, LAPIC_WAIT_SIPI = 1 };
+
+struct lapic;
+/* The machine's side: the ICR was written (send the IPI it describes),
+ * and the virtual clock (monotonic ticks; the timer counts one per tick
+ * before the divider). */
+struct lapic_host {
+    void *opaque;
+    void (*send_ipi)(void *opaque, struct lapic *src, uint32_t icr_lo,
+                     uint32_t icr_hi);
+    uint64_t (*now)(void *opaque);
+};
+
 struct lapic {
     uint8_t apic_id; /* configuration: reset value of the ID register */
-    uint32_t id, tpr, ldr, dfr, svr, esr, icr_lo, icr_hi;
+    bool bsp;        /* configuration: starts running (not WAIT_SIPI) */
+    const struct lapic_host *host; /* configuration; may be NULL (tests) */
+
+    uint32_t id, tpr, ldr, dfr, svr, esr, esr_pending, icr_lo, icr_hi;
     uint32_t lvt[LVT_NUM];
     uint32_t timer_initial, timer_divide;
+    uint32_t irr[8], isr[8], tmr[8];
+    uint64_t timer_deadline; /* clock tick of the next expiry; 0: not armed */
+
+    /* INIT/SIPI: handled by the machine between slices, never inside the
+     * target's instruction (smp.c). */
+    uint8_t run_state;   /* LAPIC_RUN or LAPIC_WAIT_SIPI */
+    bool init_pending;
+    int16_t sipi_pending; /* startup vector, -1 if none */
 };
 
 extern const struct device_ops lapic_ops;
 
-void lapic_init(struct lapic *a, uint8_t apic_id);
+void lapic_init(struct lapic *a, uint8_t apic_id, bool bsp,
+                const struct lapic_host *host);
 void lapic_reset(void *dev);
+/* INIT (SDM 10.4.7.3): like reset, but the ID register is kept and the
+ * vCPU goes to the wait-for-SIPI state unless it is the BSP. */
+void lapic_init_reset(struct lapic *a);
 /* off is within the 4 KiB page. */
 uint64_t lapic_read(void *dev, uint64_t off, int size);
 void lapic_write(void *dev, uint64_t off, int size, uint64_t val);
+
+/* An interrupt arrives (fixed/lowest-priority delivery): set IRR. Vectors
+ * 0-15 are illegal (SDM 10.5.3): latched as a receive error, dropped. */
+void lapic_accept(struct lapic *a, int vec, bool level);
+/* The vector the CPU would take now (highest IRR above the processor
+ * priority, SDM 10.8.3.1), or -1. */
+int lapic_pending(const struct lapic *a);
+/* The CPU takes vec: IRR -> ISR. */
+void lapic_ack(struct lapic *a, int vec);
+/* Fire the timer if its deadline has come (between slices). */
+void lapic_timer_update(struct lapic *a, uint64_t now);
+/* The clock tick the timer next fires at with its LVT unmasked, or 0. */
+uint64_t lapic_timer_next(const struct lapic *a);
+/* Destination matching for an IPI (SDM 10.6.2): physical (APIC ID, 0xFF
+ * = all) or logical (flat or cluster model against LDR/DFR). */
+bool lapic_match_dest(const struct lapic *a, uint8_t dest, bool logical);
 
 #endif

@@ -12,6 +12,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+_Static_assert(PINVM_MAX_SMP == MACHINE_MAX_CPUS, "-smp limit and vCPU arrays");
+
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -50,7 +52,8 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     m->cfg = cfg;
     m->ncpus = cfg->smp;
     if (m->ncpus < 1 || m->ncpus > MACHINE_MAX_CPUS)
-        return fail(err, errlen, "-smp %d: SMP is not supported yet", cfg->smp);
+        return fail(err, errlen, "-smp %d: between 1 and %d vCPUs", cfg->smp,
+                    MACHINE_MAX_CPUS);
     if (cfg->ram_size < RAM_SIZE_MIN || cfg->ram_size > RAM_SIZE_MAX ||
         (cfg->ram_size & 0xfff))
         return fail(err, errlen, "unsupported RAM size %llu",
@@ -116,8 +119,9 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     i8042_init(&m->kbd, &m->req);
     port92_init(&m->port92, &m->req);
     resetctl_init(&m->rcr, &m->req);
+    smp_setup(m);
     for (int i = 0; i < m->ncpus; i++)
-        lapic_init(&m->lapic[i], (uint8_t)i);
+        lapic_init(&m->lapic[i], (uint8_t)i, i == 0, &m->lapic_host);
 
     add_device(m, &uart16550_ops, &m->com1);
     add_device(m, &debugexit_ops, &m->dbgexit);

@@ -11,9 +11,11 @@
  *          0x510-0x511           fw_cfg (legacy I/O)
  *          0xCF9                 PIIX reset control register
  *          anything else         reads all ones, writes ignored
- *   MMIO   the local APIC page where IA32_APIC_BASE puts it (default
- *          0xFEE00000), while its global-enable bit is set; anything else
- *          outside RAM reads all ones, writes ignored.
+ *   MMIO   each vCPU's local APIC page where its IA32_APIC_BASE puts it
+ *          (default 0xFEE00000), while its global-enable bit is set;
+ *          anything else outside RAM reads all ones, writes ignored.
+ *   BIOS   an MP table (floating pointer at 0xF0000) and ACPI RSDP (at
+ *          0xF1000), RSDT and MADT naming the vCPUs.
  */
 #ifndef PINVM_MACHINE_H
 #define PINVM_MACHINE_H
@@ -37,15 +39,19 @@
 #include "pic8259.h"
 #include "port92.h"
 #include "resetctl.h"
+#include "smp.h"
 #include "sysreq.h"
 #include "uart16550.h"
 
-/* SMP comes later; the structure is already per-vCPU arrays. */
-#define MACHINE_MAX_CPUS 1
-#define MACHINE_MAX_DEVICES 16
-/* Instructions per cpu_run() call: a slice short enough to notice host
- * events, long enough that the loop costs nothing. */
+/* vCPUs run interleaved on one host thread (docs/smp.md). */
+#define MACHINE_MAX_CPUS 64
+#define MACHINE_MAX_DEVICES (16 + MACHINE_MAX_CPUS)
+/* Instructions per cpu_run() call with one vCPU: a slice short enough to
+ * notice host events, long enough that the loop costs nothing. */
 #define MACHINE_SLICE 100000
+/* With several vCPUs, each runs this many instructions per turn: short,
+ * so a vCPU spinning on a lock or flag hands over soon (docs/smp.md). */
+#define MACHINE_SMP_QUANTUM 2000
 
 #define APIC_BASE_BSP    (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
@@ -68,6 +74,10 @@ struct machine {
     int ncpus;
     struct cpu *cpus[MACHINE_MAX_CPUS];
     struct lapic lapic[MACHINE_MAX_CPUS];
+    struct lapic_host lapic_host; /* smp.c: IPIs and the clock */
+    uint64_t vclock;      /* virtual clock at the start of this round */
+    int cur_cpu;          /* vCPU in cpu_run(), -1 between slices */
+    uint64_t slice_start; /* its icount when its slice began */
     struct cpu_bus bus;
 
     struct pv_log log;
@@ -141,6 +151,13 @@ int machine_start(struct machine *m, char *err, size_t errlen);
 int machine_reset(struct machine *m, char *err, size_t errlen);
 /* Run until the guest ends the machine; returns the host exit status. */
 int machine_run(struct machine *m);
+
+/* ---- mptable.c ---- */
+#define MPTABLE_ADDR 0xF0000u
+#define ACPI_ADDR    0xF1000u
+/* Write the MP floating pointer and configuration table, and the ACPI
+ * RSDP, RSDT and MADT, into RAM (at every boot, as the firmware would). */
+void mptable_write(struct machine *m);
 
 /* ---- cpudump.c ---- */
 /* QEMU-style register dump (as -d cpu_reset prints). */

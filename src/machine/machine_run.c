@@ -85,6 +85,7 @@ static int boot(struct machine *m, char *err, size_t errlen)
     }
     /* Loading wrote RAM behind the vCPU's back: drop decoded code. */
     memset(m->code_pages, 0, m->ram_size >> 12);
+    mptable_write(m);
     multiboot_enter(m->cpus[0], &m->boot);
     m->icount_at_boot = m->cpus[0]->icount;
     return 0;
@@ -109,6 +110,7 @@ int machine_start(struct machine *m, char *err, size_t errlen)
             return -1;
         }
         m->cpus[i] = c;
+        smp_attach_cpu(m, c);
         apply_cpu_config(m, c);
     }
     return boot(m, err, errlen);
@@ -148,18 +150,53 @@ static int do_reset(struct machine *m, const char *why, bool triple)
     return -1;
 }
 
-int machine_run(struct machine *m)
+/* Why nothing runs: every vCPU halted with nothing to wake it, or
+ * waiting for a SIPI, and no armed timer. */
+static void report_stuck(struct machine *m)
 {
     struct cpu *c = m->cpus[0];
-    for (;;) {
-        /* QMP between slices; blocks there while paused (-S, stop). */
-        if (qmp_machine_poll(m))
-            return 0;
-        machine_poll_input(m);
-        c->exit_request = 0;
-        enum cpu_exit why = cpu_run(c, MACHINE_SLICE);
-        int st;
+    if (m->lapic[0].run_state == LAPIC_RUN && !(cpu_get_eflags(c) & F_IF))
+        fprintf(stderr, "pinvm: guest halted with interrupts disabled; nothing can wake it\n");
+    else
+        fprintf(stderr, "pinvm: guest halted waiting for an interrupt, but no interrupt source is enabled; nothing can wake it\n");
+}
 
+/* The earliest armed, unmasked timer expiry of a running vCPU, or 0. */
+static uint64_t next_timer(struct machine *m)
+{
+    uint64_t next = 0;
+    for (int i = 0; i < m->ncpus; i++) {
+        uint64_t t = m->lapic[i].run_state == LAPIC_RUN
+                         ? lapic_timer_next(&m->lapic[i]) : 0;
+        if (t && (!next || t < next))
+            next = t;
+    }
+    return next;
+}
+
+/* One round: each vCPU in turn runs up to a quantum (docs/smp.md).
+ * Returns -1 to go on, or the host exit status. *ran tells whether any
+ * vCPU could run. */
+static int run_round(struct machine *m, uint64_t quantum, bool *ran)
+{
+    int st;
+    *ran = false;
+    for (int i = 0; i < m->ncpus; i++) {
+        struct cpu *c = m->cpus[i];
+        smp_apply_init_sipi(m, i);
+        if (m->req.kind == SYSREQ_RESET) /* INIT to the BSP */
+            goto request;
+        lapic_timer_update(&m->lapic[i], m->vclock);
+        if (!smp_cpu_runnable(m, i))
+            continue;
+        *ran = true;
+        m->cur_cpu = i;
+        m->slice_start = c->icount;
+        c->exit_request = 0;
+        enum cpu_exit why = cpu_run(c, quantum);
+        m->cur_cpu = -1;
+
+request:
         /* Device requests first: the access that made them happened. */
         if (m->req.kind == SYSREQ_EXIT) {
             if (m->log.out)
@@ -172,28 +209,50 @@ int machine_run(struct machine *m)
             m->req = (struct sysreq){0};
             if ((st = do_reset(m, src, false)) >= 0)
                 return st;
-            continue;
+            return -1; /* a new round from vCPU 0 */
         }
-        switch (why) {
-        case CPU_EXIT_BUDGET:
-        case CPU_EXIT_REQUEST:
-            break;
-        case CPU_EXIT_SHUTDOWN:
+        /* A triple fault shuts the processor down; the chipset turns
+         * the shutdown cycle into a system reset (as QEMU does). */
+        if (why == CPU_EXIT_SHUTDOWN) {
             if ((st = do_reset(m, NULL, true)) >= 0)
                 return st;
-            break;
-        case CPU_EXIT_HLT:
-            /* With -qmp the host can still reset, wake (SMI) or quit it:
-             * wait there for the next command instead of exiting. */
-            if (qmp_machine_wait_halted(m))
-                break;
-            /* QEMU would wait forever; with no interrupt source that can
-             * fire (no timer, no interrupt delivery yet), say so and stop. */
-            if (!(cpu_get_eflags(c) & F_IF))
-                fprintf(stderr, "pinvm: guest halted with interrupts disabled; nothing can wake it\n");
-            else
-                fprintf(stderr, "pinvm: guest halted waiting for an interrupt, but no interrupt source is enabled; nothing can wake it\n");
-            return 1;
+            return -1;
         }
+    }
+    return -1;
+}
+
+int machine_run(struct machine *m)
+{
+    const uint64_t quantum = m->ncpus > 1 ? MACHINE_SMP_QUANTUM : MACHINE_SLICE;
+    for (;;) {
+        bool ran;
+        int st;
+        /* QMP between rounds; blocks there while paused (-S, stop). */
+        if (qmp_machine_poll(m))
+            return 0;
+        machine_poll_input(m);
+        uint64_t round_start = m->vclock;
+        if ((st = run_round(m, quantum, &ran)) >= 0)
+            return st;
+        if (ran) {
+            m->vclock = round_start + quantum;
+            continue;
+        }
+        /* Nobody can run: jump the clock to the next timer expiry. */
+        uint64_t next = next_timer(m);
+        if (next) {
+            if (next > m->vclock)
+                m->vclock = next;
+            continue;
+        }
+        /* With -qmp the host can still reset, wake (SMI) or quit it:
+         * wait there for the next command instead of exiting. */
+        if (qmp_machine_wait_halted(m))
+            continue;
+        /* QEMU would wait forever; with no interrupt source that can
+         * fire, say so and stop. */
+        report_stuck(m);
+        return 1;
     }
 }

@@ -1,0 +1,209 @@
+/* smp.c: see smp.h. IPI semantics from SDM Vol 3A 10.6 (ICR, destination
+ * modes, shorthands), 10.4.7.3 (INIT) and 8.4.4 (the MP initialization
+ * protocol). */
+#include "machine.h"
+#include "smp.h"
+
+#include <string.h>
+
+uint64_t smp_now(const struct machine *m)
+{
+    uint64_t t = m->vclock;
+    if (m->cur_cpu >= 0 && m->cur_cpu < m->ncpus && m->cpus[m->cur_cpu])
+        t += m->cpus[m->cur_cpu]->icount - m->slice_start;
+    return t;
+}
+
+static uint64_t host_now(void *opaque)
+{
+    return smp_now(opaque);
+}
+
+/* Deliver one IPI message to vCPU i. */
+static void deliver(struct machine *m, int i, unsigned dm, int vec,
+                    bool level)
+{
+    struct lapic *a = &m->lapic[i];
+    struct cpu *c = m->cpus[i];
+    if (!c)
+        return;
+    switch (dm) {
+    case DM_FIXED:
+    case DM_LOWEST:
+        /* A CPU waiting for SIPI takes nothing else (SDM 8.4.1). */
+        if (a->run_state == LAPIC_RUN)
+            lapic_accept(a, vec, level);
+        break;
+    case DM_NMI:
+        if (a->run_state == LAPIC_RUN)
+            c->nmi_pending = true;
+        break;
+    case DM_SMI:
+        if (a->run_state == LAPIC_RUN)
+            c->smi_pending = true;
+        break;
+    case DM_INIT:
+        /* Latched; a newer INIT cancels an unprocessed SIPI. */
+        a->init_pending = true;
+        a->sipi_pending = -1;
+        c->exit_request = 1; /* if it is the sender: stop after this insn */
+        break;
+    case DM_SIPI:
+        /* Only a CPU in (or entering) wait-for-SIPI takes it, and only the
+         * first: the protocol's second SIPI is ignored once one is
+         * latched or the CPU runs (SDM 8.4.4.1). */
+        if ((a->run_state == LAPIC_WAIT_SIPI || a->init_pending) &&
+            a->sipi_pending < 0)
+            a->sipi_pending = (int16_t)vec;
+        break;
+    default: /* ExtINT and reserved modes: nothing */
+        break;
+    }
+}
+
+static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
+                     uint32_t hi)
+{
+    struct machine *m = opaque;
+    int self = (int)(src - m->lapic);
+    unsigned dm = (lo & ICR_DM_MASK) >> ICR_DM_SHIFT;
+    unsigned sh = (lo & ICR_SH_MASK) >> ICR_SH_SHIFT;
+    int vec = (int)(lo & ICR_VECTOR);
+    bool logical = (lo & ICR_DESTMODE) != 0;
+    uint8_t dest = (uint8_t)(hi >> 24);
+
+    if (self < 0 || self >= m->ncpus)
+        return;
+    /* INIT level de-assert: only synchronises arbitration IDs; no effect
+     * on P6 and later (SDM 10.6.1). */
+    if (dm == DM_INIT && !(lo & ICR_LEVEL) && (lo & ICR_TRIGGER))
+        return;
+    if ((dm == DM_FIXED || dm == DM_LOWEST) && vec < 16) {
+        src->esr_pending |= ESR_SEND_ILLEGAL;
+        return;
+    }
+    /* The self shorthand is for fixed interrupts only (SDM table 10-3);
+     * lowest priority with all-including-self is invalid too. */
+    if (sh == SH_SELF && dm != DM_FIXED)
+        return;
+    bool lvl = (lo & ICR_TRIGGER) != 0;
+    for (int i = 0; i < m->ncpus; i++) {
+        bool hit;
+        switch (sh) {
+        case SH_SELF: hit = i == self; break;
+        case SH_ALL: hit = true; break;
+        case SH_OTHERS: hit = i != self; break;
+        default: hit = lapic_match_dest(&m->lapic[i], dest, logical); break;
+        }
+        if (!hit)
+            continue;
+        deliver(m, i, dm, vec, lvl);
+        /* Lowest priority: one CPU of the set. All our CPUs have equal
+         * priority class in practice; take the first (SDM 10.6.2.4 allows
+         * any focus/arbitration choice). */
+        if (dm == DM_LOWEST)
+            break;
+    }
+}
+
+static int irq_pending(void *opaque, struct cpu *c)
+{
+    struct machine *m = opaque;
+    if (c->cpu_index < 0 || c->cpu_index >= m->ncpus)
+        return -1;
+    return lapic_pending(&m->lapic[c->cpu_index]);
+}
+
+static void irq_ack(void *opaque, struct cpu *c, int vec)
+{
+    struct machine *m = opaque;
+    if (c->cpu_index >= 0 && c->cpu_index < m->ncpus)
+        lapic_ack(&m->lapic[c->cpu_index], vec);
+}
+
+void smp_setup(struct machine *m)
+{
+    m->lapic_host = (struct lapic_host){
+        .opaque = m,
+        .send_ipi = send_ipi,
+        .now = host_now,
+    };
+    m->cur_cpu = -1;
+}
+
+void smp_attach_cpu(struct machine *m, struct cpu *c)
+{
+    (void)m;
+    c->irq_pending = irq_pending;
+    c->irq_ack = irq_ack;
+}
+
+/* INIT keeps what SDM Vol 3A table 9-1 says it keeps (the MTRRs, the
+ * TSC, SMBASE, the APIC base) and resets the rest, pins included. */
+static void cpu_init_reset(struct machine *m, struct cpu *c)
+{
+    uint64_t apic_base = c->apic_base, tsc_offset = c->tsc_offset;
+    uint64_t pat = c->pat, misc = c->misc_enable, deftype = c->mtrr_def_type;
+    uint64_t fixed[11], var[16];
+    uint32_t smbase = c->smbase;
+    memcpy(fixed, c->mtrr_fixed, sizeof fixed);
+    memcpy(var, c->mtrr_var, sizeof var);
+
+    cpu_reset(c); /* crpin_reset(): INIT clears this vCPU's pins */
+
+    c->apic_base = apic_base;
+    c->tsc_offset = tsc_offset;
+    c->pat = pat;
+    c->misc_enable = misc;
+    c->mtrr_def_type = deftype;
+    memcpy(c->mtrr_fixed, fixed, sizeof fixed);
+    memcpy(c->mtrr_var, var, sizeof var);
+    c->smbase = smbase;
+    c->cr_pin_enabled = m->cfg->cr_pin;
+    c->hv_sig_pinvm = m->cfg->pinvm_sig;
+}
+
+void smp_apply_init_sipi(struct machine *m, int i)
+{
+    struct lapic *a = &m->lapic[i];
+    struct cpu *c = m->cpus[i];
+    if (a->init_pending) {
+        int16_t sipi = a->sipi_pending;
+        a->init_pending = false;
+        if (a->bsp) {
+            sysreq_raise(&m->req, SYSREQ_RESET, 0, "INIT IPI to the BSP");
+            return;
+        }
+        if (log_on(&m->log, LOG_CPU_RESET))
+            log_printf(&m->log, "CPU INIT (CPU %d)\n", i);
+        cpu_init_reset(m, c);
+        lapic_init_reset(a); /* -> LAPIC_WAIT_SIPI */
+        a->sipi_pending = sipi;
+    }
+    if (a->sipi_pending >= 0 && a->run_state == LAPIC_WAIT_SIPI) {
+        unsigned v = (unsigned)a->sipi_pending & 0xff;
+        a->sipi_pending = -1;
+        a->run_state = LAPIC_RUN;
+        /* SDM 8.4.4.1 / 10.6.1: real mode at 000VV000h. */
+        c->seg[S_CS].sel = (uint16_t)(v << 8);
+        c->seg[S_CS].base = (uint64_t)v << 12;
+        c->seg[S_CS].limit = 0xffff;
+        c->rip = 0;
+        c->halted = false;
+        cpu_state_changed(c);
+    }
+}
+
+bool smp_cpu_runnable(struct machine *m, int i)
+{
+    struct cpu *c = m->cpus[i];
+    if (m->lapic[i].run_state != LAPIC_RUN || c->shutdown)
+        return false;
+    if (!c->halted)
+        return true;
+    if (c->smi_pending && !c->in_smm)
+        return true;
+    if (c->nmi_pending && !c->nmi_blocked)
+        return true;
+    return (c->eflags & F_IF) && lapic_pending(&m->lapic[i]) >= 0;
+}
