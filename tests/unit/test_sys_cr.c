@@ -289,6 +289,101 @@ TEST(reset_clears_pins_and_gives_power_on_state)
     h_free(&F.h);
 }
 
+
+TEST(enabling_ia32e_with_cs_l_set_is_gp)
+{
+    struct cpu *c = setup(H_PROT32);
+    c->efer = EFER_LME;
+    c->cr3 = H_PML4;
+    CHECK_EQ(try_cr(c, 4, CR4_PAE), -1);
+    c->seg[S_CS].attr |= SEG_ATTR_L;
+    CHECK_EQ(try_cr(c, 0, c->cr0 | CR0_PG), EXC_GP);
+    CHECK_EQ(c->cr0 & CR0_PG, 0);
+    CHECK_EQ(c->efer & EFER_LMA, 0);
+    h_free(&F.h);
+}
+
+/* PAE paging (not IA-32e): PDPTEs load with CR0/CR3/CR4 writes and a
+ * reserved bit is #GP with the register unchanged (SDM 4.4.1). */
+TEST(pae_pdpte_reserved_bits_are_gp_on_cr0_cr3_cr4)
+{
+    struct cpu *c = setup(H_PROT32);
+    h_w64(&F.h, 0x6000, 0x5000 | 1);        /* good PDPT at 0x6000 */
+    h_w64(&F.h, 0x6020, 0x5000 | 1 | 1 << 1); /* bad: R/W is reserved */
+    c->cr3 = 0x6020;
+    CHECK_EQ(try_cr(c, 4, CR4_PAE), -1);   /* paging off: no load */
+    CHECK_EQ(try_cr(c, 0, c->cr0 | CR0_PG), EXC_GP);
+    CHECK_EQ(c->cr0 & CR0_PG, 0);
+    CHECK_EQ(try_cr(c, 3, 0x6000), -1);
+    CHECK_EQ(try_cr(c, 0, c->cr0 | CR0_PG), -1);
+    CHECK_EQ(c->tlb.pdpte[0], 0x5000 | 1);
+    CHECK_EQ(try_cr(c, 3, 0x6020), EXC_GP);
+    CHECK_EQ(c->cr3, 0x6000);
+    /* a CR4 write that changes PGE reloads them from the current CR3 */
+    h_w64(&F.h, 0x6000, 0x5000 | 1 | 1 << 2);
+    CHECK_EQ(try_cr(c, 4, CR4_PAE | CR4_PGE), EXC_GP);
+    CHECK_EQ(c->cr4, CR4_PAE);
+    h_free(&F.h);
+}
+
+TEST(mov_cr_handlers_cover_cr0_cr2_cr3_cr8)
+{
+    struct cpu *c = setup(H_LONG);
+    struct insn to = {.mod = 3, .rm = R_RAX};
+    struct insn from = {.mod = 3, .rm = R_RBX};
+    to.reg = 8;
+    c->regs[R_RAX] = 0x10;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), EXC_GP); /* CR8 bits 63:4 */
+    c->regs[R_RAX] = 0x9;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), -1);
+    from.reg = 8;
+    CHECK_EQ(try_op(c, op_mov_from_cr, &from), -1);
+    CHECK_EQ(c->regs[R_RBX], 9);
+    to.reg = 2;
+    c->regs[R_RAX] = 0xdead0000beefull;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), -1);
+    from.reg = 2;
+    CHECK_EQ(try_op(c, op_mov_from_cr, &from), -1);
+    CHECK_EQ(c->regs[R_RBX], 0xdead0000beefull);
+    to.reg = 0;
+    c->regs[R_RAX] = c->cr0 | CR0_TS;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), -1);
+    CHECK(c->cr0 & CR0_TS);
+    to.reg = 3;
+    c->regs[R_RAX] = H_PML4;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), -1);
+    from.reg = 3;
+    CHECK_EQ(try_op(c, op_mov_from_cr, &from), -1);
+    CHECK_EQ(c->regs[R_RBX], H_PML4);
+    from.reg = 5;
+    CHECK_EQ(try_op(c, op_mov_from_cr, &from), EXC_UD);
+    to.reg = 0;
+    to.lock = 1;
+    CHECK_EQ(try_op(c, op_mov_to_cr, &to), EXC_UD); /* no AMD alt. CR8 */
+    h_free(&F.h);
+}
+
+TEST(lmsw_and_smsw_memory_forms)
+{
+    struct cpu *c = setup(H_PROT32);
+    struct insn m = {.mod = 0, .rm = R_RBX, .base = R_RBX, .index = 0xff,
+                     .seg = S_DS, .opsize = 4, .addrsize = 4};
+    c->regs[R_RBX] = H_DATA;
+    h_w16(&F.h, H_DATA, 0x000a); /* MP | TS, PE clear */
+    m.reg = 6;
+    CHECK_EQ(try_op(c, op_grp7, &m), -1);
+    CHECK_EQ(c->cr0 & 0xf, CR0_PE | CR0_MP | CR0_TS);
+    m.reg = 4;
+    h_w32(&F.h, H_DATA, 0xffffffff);
+    CHECK_EQ(try_op(c, op_grp7, &m), -1);
+    CHECK_EQ(h_r32(&F.h, H_DATA), 0xffff0000u | (uint16_t)c->cr0);
+    m.reg = 7; /* INVLPG */
+    CHECK_EQ(try_op(c, op_grp7, &m), -1);
+    c->cpl = 3;
+    CHECK_EQ(try_op(c, op_grp7, &m), EXC_GP);
+    h_free(&F.h);
+}
+
 static const struct unit_test tests[] = {
     T(mov_cr4_clearing_pinned_smep_is_gp_and_reported_once),
     T(unpinned_cr4_bits_still_change),
@@ -301,5 +396,9 @@ static const struct unit_test tests[] = {
     T(cr1_is_ud_and_cpl3_is_gp),
     T(umip_makes_smsw_str_gp_at_cpl3_only),
     T(reset_clears_pins_and_gives_power_on_state),
+    T(enabling_ia32e_with_cs_l_set_is_gp),
+    T(pae_pdpte_reserved_bits_are_gp_on_cr0_cr3_cr4),
+    T(mov_cr_handlers_cover_cr0_cr2_cr3_cr8),
+    T(lmsw_and_smsw_memory_forms),
 };
 UNIT_MAIN(tests)
