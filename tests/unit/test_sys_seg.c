@@ -294,6 +294,85 @@ TEST(exception_through_task_gate_runs_handler_task)
     h_free(&h);
 }
 
+
+/* ---- string I/O ---- */
+
+GUEST_ASM(sio, ".code64",
+          "mov $0x80, %dx\n mov $0x100000, %rsi\n mov $3, %ecx\n cld\n rep outsb\n"
+          "mov %rsi, %r8\n mov %rcx, %r9\n"
+          "mov $0x100100, %rdi\n mov $5000, %ecx\n rep insw\n"
+          "mov %rdi, %r10\n mov %rcx, %r11\n"
+          "std\n mov $0x100010, %rdi\n insl\n cld\n mov %rdi, %r12\n hlt");
+
+TEST(rep_outs_and_ins_update_index_and_count)
+{
+    h_init(&h, H_LONG);
+    h_w8(&h, H_DATA, 0x11);
+    h_w8(&h, H_DATA + 1, 0x22);
+    h_w8(&h, H_DATA + 2, 0x33);
+    h_load(&h, sio, GUEST_LEN(sio));
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), H_NOVEC);
+    CHECK_EQ(h.last_out_port, 0x80);
+    CHECK_EQ(h.last_out_val, 0x33);
+    CHECK_EQ(h.c.regs[R_R8], H_DATA + 3);
+    CHECK_EQ(h.c.regs[R_R9], 0);
+    /* 5000 iterations: more than one chunk, restarted transparently */
+    CHECK_EQ(h.c.regs[R_R10], H_DATA + 0x100 + 10000);
+    CHECK_EQ(h.c.regs[R_R11], 0);
+    CHECK_EQ(h_r16(&h, H_DATA + 0x100), 0xffff);
+    CHECK_EQ(h_r16(&h, H_DATA + 0x100 + 9998), 0xffff);
+    CHECK_EQ(h_r16(&h, H_DATA + 0x100 + 10000), 0);
+    CHECK_EQ(h.c.regs[R_R12], H_DATA + 0x10 - 4); /* DF=1 */
+    CHECK_EQ(h_r32(&h, H_DATA + 0x10), 0xffffffff);
+    h_free(&h);
+}
+
+/* ---- segment-register loads: error codes ---- */
+
+GUEST_ASM(sl, ".code32",
+          "mov $0x23, %ax\n sl_ss: mov %ax, %ss\n hlt\n"
+          "mov $0x38, %ax\n sl_np: mov %ax, %ds\n hlt\n"
+          "mov $0x40, %ax\n sl_ssnp: mov %ax, %ss\n hlt\n"
+          "mov $0x08, %ax\n sl_code: mov %ax, %ss\n hlt\n"
+          "xor %eax, %eax\n mov %ax, %es\n sl_null: mov %es:0, %eax\n hlt\n");
+extern const uint8_t sl_ss[], sl_np[], sl_ssnp[], sl_code[], sl_null[];
+
+static void sl_step(uint64_t at, int vec, uint32_t err)
+{
+    h.c.halted = false;
+    h.ram[H_VECTOR] = H_NOVEC;
+    h.c.regs[R_RSP] = H_STACK;
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), vec);
+    CHECK_EQ(h_frame(&h, 0), err);
+    CHECK_EQ(h_frame(&h, 1), H_CODE + at);
+    h.c.rip = H_CODE + at + 2 + 1; /* past the faulting MOV and the HLT */
+    h.c.seg[S_SS].sel = 0x10;
+}
+
+TEST(segment_loads_raise_the_documented_faults)
+{
+    h_init(&h, H_PROT32);
+    h_w64(&h, H_GDT + 0x20, 0x00cff3000000ffffull); /* data DPL3 */
+    h_w64(&h, H_GDT + 0x38, 0x00cf13000000ffffull); /* data, not present */
+    h_w64(&h, H_GDT + 0x40, 0x00cf13000000ffffull);
+    h.c.gdtr.limit = 0x47;
+    h_load(&h, sl, GUEST_LEN(sl));
+    sl_step((uint64_t)(sl_ss - sl), EXC_GP, 0x20);    /* SS RPL/DPL != CPL */
+    sl_step((uint64_t)(sl_np - sl), EXC_NP, 0x38);    /* DS not present */
+    sl_step((uint64_t)(sl_ssnp - sl), EXC_SS, 0x40);  /* SS not present */
+    sl_step((uint64_t)(sl_code - sl), EXC_GP, 0x08);  /* SS = code */
+    h.c.halted = false;
+    h.ram[H_VECTOR] = H_NOVEC;
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_GP);                   /* use of null ES */
+    CHECK_EQ(h_frame(&h, 0), 0);
+    CHECK_EQ(h_frame(&h, 1), H_CODE + (uint64_t)(sl_null - sl));
+    CHECK_EQ(h.c.seg[S_ES].sel, 0);
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
     T(call_gate_switches_stack_copies_params_and_retf_returns_to_ring3),
     T(sysret_to_ring3_and_syscall_back),
@@ -305,5 +384,7 @@ static const struct unit_test tests[] = {
     T(io_bitmap_beyond_tss_limit_is_gp),
     T(iret_to_ring3_nulls_dpl0_data_segments),
     T(exception_through_task_gate_runs_handler_task),
+    T(rep_outs_and_ins_update_index_and_count),
+    T(segment_loads_raise_the_documented_faults),
 };
 UNIT_MAIN(tests)
