@@ -1231,6 +1231,85 @@ TEST(peek_code_no_side_effects)
     env_free(&e);
 }
 
+/* Random bytes as page tables, random CR3/modes/addresses: every access
+ * must end in a value or an exception, never a host crash (run under
+ * ASan in make test-asan). */
+static uint64_t xorshift(uint64_t *st)
+{
+    uint64_t x = *st;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *st = x;
+}
+
+static int random_access(struct env *e, int which, uint64_t lin, int size,
+                         uint64_t v)
+{
+    struct cpu *c = e->c;
+    uint8_t buf[16];
+    uint64_t phys;
+    switch (which) {
+    case 0: return TRY(e, (void)mem_read(c, S_DS, lin, size));
+    case 1: return TRY(e, mem_write(c, S_DS, lin, size, v));
+    case 2: return TRY(e, (void)cpu_fetch_code(c, lin, buf, 15, &phys));
+    case 3: return TRY(e, (void)lin_read_sys(c, lin, size));
+    default: return cpu_peek_code(c, lin, buf, 16) >= 0 ? -1 : 99;
+    }
+}
+
+TEST(random_tables_never_escape)
+{
+    struct env e;
+    env_init(&e);
+    GUARD(&e);
+    struct cpu *c = e.c;
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    /* the top 4 MiB of RAM: random entries, biased to point into RAM */
+    for (uint64_t pa = RAM_SIZE - (4u << 20); pa < RAM_SIZE; pa += 8) {
+        uint64_t r = xorshift(&st);
+        if (r & 1)
+            r = (r & 0x8000000000000fffull) | (xorshift(&st) % RAM_SIZE & ~0xfffull);
+        wr64(&e, pa, r);
+    }
+    int outcomes[32] = {0};
+    for (int k = 0; k < 20000; k++) {
+        uint64_t r = xorshift(&st);
+        e.mmio_value = xorshift(&st);
+        c->cr3 = (r & 1) ? xorshift(&st) & 0xffffffffff000ull
+                         : RAM_SIZE - (4u << 20) + (xorshift(&st) & 0x3ff000);
+        c->cr0 = CR0_PE | CR0_PG | ((r & 2) ? CR0_WP : 0);
+        c->cr4 = ((r & 4) ? CR4_PAE : 0) | ((r & 8) ? CR4_PSE : 0) |
+                 ((r & 16) ? CR4_SMEP | CR4_SMAP : 0) | ((r & 32) ? CR4_PGE : 0);
+        c->efer = (r & 64) ? EFER_NXE : 0;
+        c->mode = MODE_PROT;
+        if ((r & 4) && (r & 128)) {
+            c->efer |= EFER_LME | EFER_LMA;
+            c->mode = MODE_LONG;
+        }
+        c->cpl = (r & 256) ? 3 : 0;
+        c->eflags = 2 | ((r & 512) ? F_AC : 0);
+        if (c->mode != MODE_LONG && (c->cr4 & CR4_PAE))
+            (void)mmu_load_pdptrs(c);
+        if (r & 1024)
+            tlb_flush_all(c);
+        uint64_t lin = xorshift(&st);
+        if (c->mode != MODE_LONG)
+            lin &= 0xffffffffull;
+        else
+            lin = (uint64_t)((int64_t)(lin << 16) >> 16);
+        int size = 1 << (xorshift(&st) % 4);
+        int vec = random_access(&e, (int)((r >> 11) % 5), lin, size, r);
+        outcomes[vec < 0 ? 0 : vec & 31]++;
+        if (vec >= 0 && vec != EXC_PF && vec != EXC_GP && vec != EXC_SS)
+            CHECK_EQ(vec, EXC_PF);
+    }
+    /* the mix exercised both outcomes */
+    CHECK(outcomes[0] > 100);
+    CHECK(outcomes[EXC_PF] > 100);
+    env_free(&e);
+}
+
 /* Not an assertion on time (shared machine): prints ns/access for a 4K
  * stride over 64 MiB, where TLB misses dominate, and for TLB hits. */
 TEST(bench_tlb_miss_stride)
@@ -1320,6 +1399,7 @@ static const struct unit_test tests[] = {
     T(smc_write_invalidates_code_page),
     T(push_pop_stack_sizes),
     T(peek_code_no_side_effects),
+    T(random_tables_never_escape),
     T(bench_tlb_miss_stride),
 };
 UNIT_MAIN(tests)
