@@ -80,7 +80,7 @@ check_err "missing -m value" 2 "-m: requires an argument" -kernel x -m
 check_err "-m too small" 2 "-m 1: RAM size must be between 2M and" -kernel x -m 1
 check_err "-m too big" 2 "-m 1T: RAM size must be between" -kernel x -m 1T
 check_err "-m garbage" 2 "-m lots: invalid RAM size" -kernel x -m lots
-check_err "-smp 2" 2 "SMP is not supported yet" -kernel x -smp 2
+check_err "-smp 65" 2 "-smp 65: at most 64 vCPUs" -kernel x -smp 65
 check_err "-smp garbage" 2 "-smp x: invalid value" -kernel x -smp x
 check_err "-cpu model" 2 "unknown CPU model 'pentium'" -kernel x -cpu pentium
 check_err "-cpu feature" 2 "unknown CPU feature 'foo'" -kernel x -cpu max,+foo

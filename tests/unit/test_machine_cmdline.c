@@ -91,9 +91,17 @@ TEST(smp)
     CHECK_EQ(PARSE("-kernel", "k", "-smp", "cpus=1"), 0);
     CHECK_EQ(PARSE("-kernel", "k", "-smp", "1,sockets=1,cores=1,threads=1,maxcpus=1"), 0);
     CHECK_EQ(cfg.smp, 1);
-    EXPECT_ERR("-smp 2: SMP is not supported yet", "-kernel", "k", "-smp", "2");
-    EXPECT_ERR("SMP is not supported yet", "-kernel", "k", "-smp", "cores=4");
-    EXPECT_ERR("SMP is not supported yet", "-kernel", "k", "-smp", "1,maxcpus=4");
+    CHECK_EQ(PARSE("-kernel", "k", "-smp", "4"), 0);
+    CHECK_EQ(cfg.smp, 4);
+    CHECK_EQ(PARSE("-kernel", "k", "-smp", "cpus=8"), 0);
+    CHECK_EQ(cfg.smp, 8);
+    CHECK_EQ(PARSE("-kernel", "k", "-smp", "cores=4"), 0);
+    CHECK_EQ(cfg.smp, 4);
+    CHECK_EQ(PARSE("-kernel", "k", "-smp", "64"), 0);
+    CHECK_EQ(cfg.smp, 64);
+    EXPECT_ERR("-smp 65: at most 64 vCPUs", "-kernel", "k", "-smp", "65");
+    EXPECT_ERR("at most 64 vCPUs", "-kernel", "k", "-smp", "1,maxcpus=100");
+    EXPECT_ERR("maxcpus must be at least cpus", "-kernel", "k", "-smp", "4,maxcpus=2");
     EXPECT_ERR("-smp x: invalid value", "-kernel", "k", "-smp", "x");
     EXPECT_ERR("unknown property 'bogus'", "-kernel", "k", "-smp", "1,bogus=2");
 }
