@@ -136,6 +136,27 @@ static void log_suppressed(struct pin_audit *a, int cpu_index,
     v->suppressed = 0;
 }
 
+/* Disassemble r's bytes into asm_text unless done already, and keep just
+ * the one instruction's bytes. Pure and the slowest part of a record
+ * (~2k host instructions), so it runs only for records that are printed,
+ * emitted or queried: a guest hammering a pinned bit costs a counter
+ * update and a ring slot per attempt, not a disassembly. */
+static void fill_asm(struct pin_audit_record *r)
+{
+    if (r->asm_text[0])
+        return;
+    if (r->insn_len > PIN_AUDIT_INSN_MAX)
+        r->insn_len = PIN_AUDIT_INSN_MAX;
+    if (r->insn_len == 0) {
+        snprintf(r->asm_text, sizeof r->asm_text, "?");
+        return;
+    }
+    int len = disasm_one(r->insn, r->insn_len, r->rip, r->code_size,
+                         r->asm_text, sizeof r->asm_text);
+    if (len > 0 && len < r->insn_len)
+        r->insn_len = (uint8_t)len; /* keep just this instruction */
+}
+
 void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
 {
     struct pin_audit_record r = *in;
@@ -144,17 +165,9 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
     void *emit_opaque = NULL;
     bool emit;
 
-    /* Disassemble outside the lock: it is pure and the slowest part. */
+    r.asm_text[0] = '\0';
     if (r.insn_len > PIN_AUDIT_INSN_MAX)
         r.insn_len = PIN_AUDIT_INSN_MAX;
-    if (r.insn_len == 0) {
-        snprintf(r.asm_text, sizeof r.asm_text, "?");
-    } else {
-        int len = disasm_one(r.insn, r.insn_len, r.rip, r.code_size,
-                             r.asm_text, sizeof r.asm_text);
-        if (len > 0 && len < r.insn_len)
-            r.insn_len = (uint8_t)len; /* keep just this instruction */
-    }
 
     pthread_mutex_lock(&a->lock);
     v = slot(a, r.cpu_index);
@@ -164,9 +177,9 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
         v->count_cr0++;
     else if (r.cr == 4)
         v->count_cr4++;
-    a->ring[(r.seq - 1) % PIN_AUDIT_RING] = r;
     emit = take_token(a, v, r.time_ns);
     if (emit) {
+        fill_asm(&r); /* rate-limited, so bounded work */
         emit_fn = a->emit;
         emit_opaque = a->emit_opaque;
         log_suppressed(a, r.cpu_index, v);
@@ -179,6 +192,7 @@ void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
         v->suppressed++;
         a->total_suppressed++;
     }
+    a->ring[(r.seq - 1) % PIN_AUDIT_RING] = r;
     pthread_mutex_unlock(&a->lock);
     /* Outside the lock, so the callback may query the audit. */
     if (emit_fn)
@@ -255,5 +269,7 @@ size_t pin_audit_recent(struct pin_audit *a, struct pin_audit_record *out,
          seq--)
         out[n++] = a->ring[(seq - 1) % PIN_AUDIT_RING];
     pthread_mutex_unlock(&a->lock);
+    for (size_t k = 0; k < n; k++)
+        fill_asm(&out[k]); /* suppressed records were kept undisassembled */
     return n;
 }

@@ -100,9 +100,11 @@ void pin_audit_set_emit(struct pin_audit *a, pin_audit_emit_fn fn,
 void pin_audit_report(struct pin_audit *a, struct cpu *c, int cr,
                       uint64_t old_val, uint64_t new_val);
 
-/* Submit a record built by the caller (fields up to insn_len; seq, time_ns
- * and asm_text are filled in here). pin_audit_report() ends here; tests
- * and other front ends may call it directly. */
+/* Submit a record built by the caller (fields up to insn_len; seq and
+ * time_ns are filled in here; asm_text when the record is printed or
+ * emitted, or later by pin_audit_recent(): rate-limited records are kept
+ * undisassembled). pin_audit_report() ends here; tests and other front
+ * ends may call it directly. */
 void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *r);
 
 /* Write the records still suppressed to the log ("suppressed K records"):

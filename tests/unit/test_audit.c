@@ -310,6 +310,26 @@ TEST(rate_limit_burst_then_refill_then_summary)
     memlog_close(&m);
 }
 
+TEST(suppressed_records_are_disassembled_when_queried)
+{
+    /* Hammering records skip the disassembler; a query still shows it. */
+    struct pin_audit a;
+    struct fake_clock clk = {0};
+    struct pin_audit_record r = smep_clear(0, 0x401000), out[2];
+    pin_audit_init(&a, NULL);
+    pin_audit_set_clock(&a, fake_now, &clk);
+    pin_audit_set_rate(&a, 1, 1);
+    pin_audit_submit(&a, &r);
+    pin_audit_submit(&a, &r); /* suppressed */
+    CHECK_EQ(a.total_suppressed, 1);
+    CHECK_EQ(a.ring[1].asm_text[0], 0); /* stored undisassembled */
+    CHECK_EQ(pin_audit_recent(&a, out, 2), 2);
+    CHECK(strcmp(out[0].asm_text, "mov %rax, %cr4") == 0);
+    CHECK_EQ(out[0].insn_len, 3);
+    CHECK_EQ(out[0].seq, 2);
+    pin_audit_destroy(&a);
+}
+
 TEST(rate_limit_is_per_vcpu)
 {
     struct pin_audit a;
@@ -501,6 +521,7 @@ static const struct unit_test tests[] = {
     T(counters_are_per_vcpu_per_cr),
     T(recent_is_newest_first_and_wraps),
     T(rate_limit_burst_then_refill_then_summary),
+    T(suppressed_records_are_disassembled_when_queried),
     T(rate_limit_is_per_vcpu),
     T(clock_going_backwards_adds_no_credit),
     T(rate_arguments_are_clamped),
