@@ -14,6 +14,16 @@ _Noreturn void cpu_raise(struct cpu *c, int vec, int32_t err)
     longjmp(c->fault_jmp, 1);
 }
 
+_Noreturn void sys_fault(struct cpu *c, int vec, int32_t err, const char *rule)
+{
+    static const char names[][4] = {"DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM",
+                                    "DF", "09", "TS", "NP", "SS", "GP", "PF"};
+    if (log_on(c->log, LOG_GUEST_ERROR))
+        log_printf(c->log, "#%s(0x%04x): %s\n", vec < 15 ? names[vec] : "??",
+                   (unsigned)err & 0xffff, rule);
+    cpu_raise(c, vec, err);
+}
+
 /* SDM Vol 3A table 6-4: #DE, #TS, #NP, #SS, #GP are contributory. */
 static bool contributory(int v)
 {
@@ -91,11 +101,11 @@ static unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
                   : (t == DT_TASK || t == DT_INT16 || t == DT_TRAP16 ||
                      t == DT_INT32 || t == DT_TRAP32));
     if (!ok)
-        cpu_raise(c, EXC_GP, ierr); /* "#GP(vec*8+2+EXT) if not an interrupt, trap or task gate" */
+        sys_fault(c, EXC_GP, ierr, "IDT entry is not an interrupt, trap or task gate");
     if (is_soft(kind) && desc_dpl(g) < c->cpl)
-        cpu_raise(c, EXC_GP, ierr); /* INT n/INT3/INTO: "#GP if gate DPL < CPL" */
+        sys_fault(c, EXC_GP, ierr, "INT n/INT3/INTO: gate DPL < CPL");
     if (!desc_p(g))
-        cpu_raise(c, EXC_NP, ierr);
+        sys_fault(c, EXC_NP, ierr, "IDT gate not present");
     return t;
 }
 
@@ -104,15 +114,15 @@ static void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
                              int ext, bool lm)
 {
     if ((sel & 0xfffc) == 0)
-        cpu_raise(c, EXC_GP, ext);
+        sys_fault(c, EXC_GP, ext, "interrupt gate selects the null selector");
     if (!desc_fetch(c, sel, d, false))
-        cpu_raise(c, EXC_GP, sel_err(sel) | ext);
+        sys_fault(c, EXC_GP, sel_err(sel) | ext, "handler CS beyond the descriptor table limit");
     if (!desc_is_code(d) || desc_dpl(d) > c->cpl)
-        cpu_raise(c, EXC_GP, sel_err(sel) | ext);
+        sys_fault(c, EXC_GP, sel_err(sel) | ext, "handler CS is not code or its DPL > CPL");
     if (lm && (!desc_l(d) || desc_db(d)))
-        cpu_raise(c, EXC_GP, sel_err(sel) | ext); /* 64-bit gate to non-64-bit code */
+        sys_fault(c, EXC_GP, sel_err(sel) | ext, "64-bit IDT gate to a non-64-bit code segment");
     if (!desc_p(d))
-        cpu_raise(c, EXC_NP, sel_err(sel) | ext);
+        sys_fault(c, EXC_NP, sel_err(sel) | ext, "handler CS not present");
 }
 
 static void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
@@ -130,7 +140,7 @@ static void deliver_prot(struct cpu *c, int vec, int32_t err, int kind,
 {
     int ext = is_soft(kind) ? 0 : 1;
     if ((uint32_t)vec * 8 + 7 > c->idtr.limit)
-        cpu_raise(c, EXC_GP, vec * 8 + 2 + ext); /* "#GP if vector beyond IDT limit" */
+        sys_fault(c, EXC_GP, vec * 8 + 2 + ext, "vector beyond the IDT limit");
     uint64_t q = lin_read_sys(c, (uint32_t)(c->idtr.base + (uint32_t)vec * 8), 8);
     struct desc g = {(uint32_t)q, (uint32_t)(q >> 32), 0, 0};
     unsigned t = check_gate(c, &g, vec, kind, false);
@@ -219,7 +229,7 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
 {
     int ext = is_soft(kind) ? 0 : 1;
     if ((uint32_t)vec * 16 + 15 > c->idtr.limit)
-        cpu_raise(c, EXC_GP, vec * 8 + 2 + ext);
+        sys_fault(c, EXC_GP, vec * 8 + 2 + ext, "vector beyond the IDT limit");
     uint64_t a = c->idtr.base + (uint64_t)vec * 16;
     uint64_t q0 = lin_read_sys(c, a, 8), q1 = lin_read_sys(c, a + 8, 8);
     struct desc g = {(uint32_t)q0, (uint32_t)(q0 >> 32), (uint32_t)q1,

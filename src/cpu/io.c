@@ -15,17 +15,17 @@ void io_check(struct cpu *c, uint16_t port, int size)
     /* only a 32/64-bit TSS has a bitmap */
     if (!(tr->attr & SEG_ATTR_P) || (t != DT_TSS32_AVAIL && t != DT_TSS32_BUSY) ||
         tr->limit < 0x67)
-        cpu_raise(c, EXC_GP, 0);
+        sys_fault(c, EXC_GP, 0, "I/O at CPL > IOPL: TR is not a 32/64-bit TSS with limit >= 0x67");
     uint64_t base = tr->base;
     uint32_t iomap = (uint32_t)lin_read_sys(c, cpu_long_mode(c) ? base + 0x66 : (uint32_t)(base + 0x66), 2);
     uint32_t off = iomap + port / 8;
     if (off + 1 > tr->limit) /* two bytes are read: port bits may straddle */
-        cpu_raise(c, EXC_GP, 0);
+        sys_fault(c, EXC_GP, 0, "I/O at CPL > IOPL: bitmap byte beyond the TSS limit");
     uint64_t a = base + off;
     uint32_t bits = (uint32_t)lin_read_sys(c, cpu_long_mode(c) ? a : (uint32_t)a, 2);
     uint32_t mask = ((1u << size) - 1) << (port & 7);
     if (bits & mask)
-        cpu_raise(c, EXC_GP, 0);
+        sys_fault(c, EXC_GP, 0, "I/O at CPL > IOPL: port not allowed by the TSS I/O bitmap");
 }
 
 static uint32_t port_in(struct cpu *c, uint16_t port, int size)

@@ -130,7 +130,7 @@ void seg_load(struct cpu *c, int s, uint16_t sel)
             /* SDM 6.14.4 / MOV: null SS is allowed in 64-bit mode at
              * CPL < 3 with RPL = CPL; elsewhere #GP(0). */
             if (c->mode != MODE_LONG || cpl == 3 || rpl != cpl)
-                cpu_raise(c, EXC_GP, 0);
+                sys_fault(c, EXC_GP, 0, "MOV/POP SS: null selector (allowed only in 64-bit mode at CPL < 3 with RPL = CPL)");
             seg_load_null(c, s, sel);
             return;
         }
@@ -140,22 +140,22 @@ void seg_load(struct cpu *c, int s, uint16_t sel)
     }
     struct desc d;
     if (!desc_fetch(c, sel, &d, false))
-        cpu_raise(c, EXC_GP, sel_err(sel));
+        sys_fault(c, EXC_GP, sel_err(sel), "segment load: selector beyond the GDT/LDT limit");
     unsigned dpl = desc_dpl(&d);
     if (s == S_SS) {
         if (rpl != cpl || dpl != cpl || !desc_is_data(&d) || !desc_rw(&d))
-            cpu_raise(c, EXC_GP, sel_err(sel)); /* "#GP(sel) if RPL/DPL != CPL or not writable data" */
+            sys_fault(c, EXC_GP, sel_err(sel), "MOV/POP SS: RPL != CPL, DPL != CPL or not a writable data segment");
         if (!desc_p(&d))
-            cpu_raise(c, EXC_SS, sel_err(sel));
+            sys_fault(c, EXC_SS, sel_err(sel), "MOV/POP SS: segment not present");
     } else {
         /* data or readable code only */
         if (!desc_s(&d) || (desc_is_code(&d) && !desc_rw(&d)))
-            cpu_raise(c, EXC_GP, sel_err(sel));
+            sys_fault(c, EXC_GP, sel_err(sel), "data segment load: not a data or readable code segment");
         /* data and non-conforming code: "#GP(sel) if RPL > DPL or CPL > DPL" */
         if ((desc_is_data(&d) || !desc_conforming(&d)) && (rpl > dpl || cpl > dpl))
-            cpu_raise(c, EXC_GP, sel_err(sel));
+            sys_fault(c, EXC_GP, sel_err(sel), "data segment load: RPL > DPL or CPL > DPL");
         if (!desc_p(&d))
-            cpu_raise(c, EXC_NP, sel_err(sel));
+            sys_fault(c, EXC_NP, sel_err(sel), "data segment load: segment not present");
     }
     if (!(d.hi & 0x100)) {
         desc_set_bits(c, sel, 1);
@@ -417,9 +417,9 @@ static void far_direct(struct cpu *c, const struct insn *i, uint16_t sel,
     check_code_desc(c, sel, d, sel_err(sel));
     if (desc_conforming(d)) {
         if (dpl > cpl)
-            cpu_raise(c, EXC_GP, sel_err(sel)); /* "#GP(sel) if conforming and DPL > CPL" */
+            sys_fault(c, EXC_GP, sel_err(sel), "far JMP/CALL: conforming code with DPL > CPL");
     } else if ((sel & 3) > cpl || dpl != cpl) {
-        cpu_raise(c, EXC_GP, sel_err(sel)); /* "#GP(sel) if non-conforming and (RPL > CPL or DPL != CPL)" */
+        sys_fault(c, EXC_GP, sel_err(sel), "far JMP/CALL: non-conforming code with RPL > CPL or DPL != CPL");
     }
     if (!desc_p(d))
         cpu_raise(c, EXC_NP, sel_err(sel));
@@ -441,7 +441,7 @@ static void far_gate(struct cpu *c, const struct insn *i, uint16_t sel,
     bool lm = cpu_long_mode(c);
     (void)i;
     if (gdpl < cpl || (sel & 3) > gdpl)
-        cpu_raise(c, EXC_GP, sel_err(sel)); /* "#GP(gate) if DPL < CPL or RPL > DPL" */
+        sys_fault(c, EXC_GP, sel_err(sel), "call gate: DPL < CPL or RPL > DPL");
     if (!desc_p(g))
         cpu_raise(c, EXC_NP, sel_err(sel));
     if (lm) {
@@ -458,9 +458,9 @@ static void far_gate(struct cpu *c, const struct insn *i, uint16_t sel,
     if (!desc_is_code(&d) || dpl > cpl)
         cpu_raise(c, EXC_GP, sel_err(tsel));
     if (lm && (!desc_l(&d) || desc_db(&d)))
-        cpu_raise(c, EXC_GP, sel_err(tsel)); /* 64-bit gates need 64-bit code */
+        sys_fault(c, EXC_GP, sel_err(tsel), "64-bit call gate to a non-64-bit code segment");
     if (!call && !desc_conforming(&d) && dpl != cpl)
-        cpu_raise(c, EXC_GP, sel_err(tsel)); /* JMP never changes CPL */
+        sys_fault(c, EXC_GP, sel_err(tsel), "JMP through a call gate to non-conforming code with DPL != CPL");
     if (!desc_p(&d))
         cpu_raise(c, EXC_NP, sel_err(tsel));
 
@@ -625,7 +625,7 @@ static void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
     unsigned rpl = sel & 3, dpl = desc_dpl(d);
     check_code_desc(c, sel, d, sel_err(sel));
     if (rpl < c->cpl)
-        cpu_raise(c, EXC_GP, sel_err(sel)); /* "#GP(sel) if RPL < CPL" */
+        sys_fault(c, EXC_GP, sel_err(sel), "far RET/IRET: return CS RPL < CPL");
     if (desc_conforming(d) ? dpl > rpl : dpl != rpl)
         cpu_raise(c, EXC_GP, sel_err(sel));
     if (!desc_p(d))
@@ -639,16 +639,16 @@ static void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
     if ((ss & 0xfffc) == 0) {
         /* null SS only for a 64-bit target at CPL < 3 (SDM IRET) */
         if (!target64 || rpl == 3)
-            cpu_raise(c, EXC_GP, 0);
+            sys_fault(c, EXC_GP, 0, "far RET/IRET: null SS outside a 64-bit return below CPL 3");
         d->lo = d->hi = 0;
         return;
     }
     if (!desc_fetch(c, ss, d, false))
         cpu_raise(c, EXC_GP, sel_err(ss));
     if ((ss & 3u) != rpl || desc_dpl(d) != rpl || !desc_is_data(d) || !desc_rw(d))
-        cpu_raise(c, EXC_GP, sel_err(ss));
+        sys_fault(c, EXC_GP, sel_err(ss), "far RET/IRET: SS RPL/DPL != CS RPL or not writable data");
     if (!desc_p(d))
-        cpu_raise(c, EXC_SS, sel_err(ss));
+        sys_fault(c, EXC_SS, sel_err(ss), "far RET/IRET: SS not present");
 }
 
 static void commit_ss(struct cpu *c, uint16_t ss, struct desc *d)
@@ -835,7 +835,7 @@ void op_sysret(struct cpu *c, const struct insn *i)
     if (i->opsize == 8) {
         rip = c->regs[R_RCX];
         if (!is_canonical(rip))
-            cpu_raise(c, EXC_GP, 0); /* Intel: #GP(0) before the switch */
+            sys_fault(c, EXC_GP, 0, "SYSRET: RCX is not canonical");
         seg_load_flat(c, S_CS, (uint16_t)((sel + 16) | 3), 3, true, true);
     } else {
         rip = (uint32_t)c->regs[R_RCX];

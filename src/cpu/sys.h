@@ -135,6 +135,10 @@ void io_check(struct cpu *c, uint16_t port, int size);
 void cpu_cpuid(const struct cpu *c, uint32_t leaf, uint32_t sub,
                uint32_t out[4]);
 
+/* except.c: raise vec(err) and, under -d guest_errors, name the rule the
+ * guest broke, Bochs style ("#GP(0x0030): MOV SS: RPL != CPL"). */
+_Noreturn void sys_fault(struct cpu *c, int vec, int32_t err, const char *rule);
+
 /* ---- Privilege helpers ---- */
 static inline unsigned cpu_iopl(const struct cpu *c)
 {

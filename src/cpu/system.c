@@ -131,9 +131,7 @@ void cpu_state_changed(struct cpu *c)
 
 static _Noreturn void cr_gp(struct cpu *c, const char *why)
 {
-    if (log_on(c->log, LOG_GUEST_ERROR))
-        log_printf(c->log, "#GP(0): %s\n", why);
-    cpu_raise(c, EXC_GP, 0);
+    sys_fault(c, EXC_GP, 0, why);
 }
 
 /* A write that would change a pinned bit: report it, #GP(0), and leave
