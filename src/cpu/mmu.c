@@ -89,6 +89,8 @@ static inline void host_store(uint8_t *p, int size, uint64_t v)
 
 uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
 {
+    if ((unsigned)(size - 1) > 7u) /* 1..8 bytes: a caller bug otherwise */
+        size = size < 1 ? 1 : 8;
     uint8_t *p = ram_ptr(c, pa, (unsigned)size);
     if (p)
         return host_load(p, size);
@@ -99,6 +101,8 @@ uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
 
 void phys_write(struct cpu *c, uint64_t pa, int size, uint64_t v)
 {
+    if ((unsigned)(size - 1) > 7u)
+        size = size < 1 ? 1 : 8;
     uint8_t *p = ram_ptr(c, pa, (unsigned)size);
     if (p) {
         /* a size <= 8 write touches at most two pages */
