@@ -2,8 +2,9 @@
  *
  * A seeded generator writes straight-line sequences of 24 instructions
  * (ALU reg/reg, reg/imm and with memory operands, INC/DEC/NEG/NOT,
- * shifts and rotates by an immediate, IMUL, MUL, SETcc, CMOVcc, BT, BSWAP,
- * LEA, MOVZX/MOVSX, XCHG, XADD, CMPXCHG, PUSH/POP; 8- to 64-bit; registers
+ * shifts and rotates by an immediate, IMUL, MUL, DIV, SETcc, CMOVcc, BT,
+ * BSF/BSR, BSWAP, LEA, MOVZX/MOVSX/MOVSXD, CBW..CQO, XCHG, XADD, CMPXCHG,
+ * PUSH/POP, REP STOS/MOVS/CMPS/SCAS; 8- to 64-bit, AH..BH too; registers
  * rax..r9 without rsp/rbp, memory at R10+disp8) into one code page,
  * runs each from random registers and flags, and hashes the registers
  * and the flags the SDM defines at the end. The generator tracks which
@@ -118,7 +119,7 @@ static bool gen_one(struct gen *g)
     unsigned a = regnum[pick(8)], b = regnum[pick(8)];
     u64 reads = 0, def = 0, undef = 0;
     u8 *start = g->p;
-    unsigned kind = pick(21);
+    unsigned kind = pick(28);
     switch (kind) {
     case 0: { /* ALU reg, reg: add or adc sbb and sub xor cmp */
         static const u8 ops[8] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39 };
@@ -322,6 +323,120 @@ static bool gen_one(struct gen *g)
         *g->p++ = (u8)(0x58 + (b & 7));
         break;
     }
+    case 20: { /* 8/16-bit shifts and rotates by imm8 (C0 /n ib, 66 C1 /n ib) */
+        static const unsigned ext[7] = { 0, 1, 2, 3, 4, 5, 7 };
+        unsigned o = ext[pick(7)], bits = (rnd() & 1) ? 16 : 8;
+        u8 cnt = (u8)pick(40), op = bits == 8 ? 0xc0 : 0xc1;
+        unsigned c = cnt & 31;
+        if (bits == 16)
+            *g->p++ = 0x66;
+        reads = (o == 2 || o == 3) ? CF : 0;
+        rex_modrm(g, false, o, a, bits == 8, &op, 1);
+        *g->p++ = cnt;
+        if (c) {
+            if (o <= 3) {
+                def = c == 1 ? CF | OF : CF;
+                undef = c == 1 ? 0 : OF;
+            } else {
+                /* SHL/SHR: CF undefined once the count reaches the size. */
+                bool cf_ok = o == 7 || c < bits;
+                def = SF | ZF | PF | (cf_ok ? CF : 0) | (c == 1 ? OF : 0);
+                undef = AF | (cf_ok ? 0 : CF) | (c == 1 ? 0 : OF);
+            }
+        }
+        break;
+    }
+    case 21: { /* 8-bit ALU without REX: AL..BL and AH..BH */
+        static const u8 ops[4] = { 0x00, 0x28, 0x30, 0x88 }; /* add sub xor mov */
+        unsigned o = pick(4);
+        *g->p++ = ops[o];
+        *g->p++ = (u8)(0xc0 | pick(8) << 3 | pick(8));
+        def = o == 3 ? 0 : o == 2 ? ALL & ~AF : ALL;
+        undef = o == 2 ? AF : 0;
+        break;
+    }
+    case 22: { /* BSF/BSR of a non-zero source (mov $imm, b first) */
+        u8 rex = 0x40 | (b & 8 ? 1 : 0);
+        if (rex != 0x40)
+            *g->p++ = rex;
+        *g->p++ = (u8)(0xb8 + (b & 7));
+        u32 imm = (u32)rnd() | (1u << pick(32));
+        for (int i = 0; i < 4; i++)
+            *g->p++ = (u8)(imm >> (8 * i));
+        u8 op[2] = { 0x0f, (u8)((rnd() & 1) ? 0xbc : 0xbd) };
+        rex_modrm(g, w, a, b, false, op, 2);
+        def = ZF;
+        undef = CF | OF | SF | AF | PF;
+        break;
+    }
+    case 23: { /* MOVSXD, CBW/CWDE/CDQE, CWD/CDQ/CQO */
+        unsigned o = pick(3);
+        if (o == 0) {
+            u8 op = 0x63;
+            rex_modrm(g, true, a, b, false, &op, 1);
+        } else {
+            unsigned sz = pick(3);              /* 16, 32, 64 */
+            if (sz == 0)
+                *g->p++ = 0x66;
+            else if (sz == 2)
+                *g->p++ = 0x48;
+            *g->p++ = o == 1 ? 0x98 : 0x99;
+        }
+        break;
+    }
+    case 24: { /* DIV r by a non-zero divisor with RDX = 0: mov $imm, d;
+                * xor %edx, %edx; div d. All flags undefined after. */
+        static const u8 divs[6] = { 1, 3, 6, 7, 8, 9 };   /* not rax, rdx */
+        unsigned d = divs[pick(6)];
+        u8 rex = 0x40 | (d & 8 ? 1 : 0);
+        if (rex != 0x40)
+            *g->p++ = rex;
+        *g->p++ = (u8)(0xb8 + (d & 7));
+        u32 imm = (u32)rnd() | 1;
+        for (int i = 0; i < 4; i++)
+            *g->p++ = (u8)(imm >> (8 * i));
+        *g->p++ = 0x31;                           /* xor %edx, %edx */
+        *g->p++ = 0xd2;
+        u8 op = 0xf7;
+        rex_modrm(g, w, 6, d, false, &op, 1);     /* div */
+        undef = ALL;
+        break;
+    }
+    case 25: { /* REP STOSB / MOVSB inside the buffer (DF=0: not in ALL) */
+        unsigned n = 1 + pick(40), o1 = pick(MEM_SIZE - 48), o2 = pick(MEM_SIZE - 48);
+        /* lea o2(%r10), %rdi */
+        *g->p++ = 0x49; *g->p++ = 0x8d; *g->p++ = 0x7a; *g->p++ = (u8)o2;
+        *g->p++ = 0xb9;                           /* mov $n, %ecx */
+        for (int i = 0; i < 4; i++)
+            *g->p++ = (u8)(n >> (8 * i));
+        if (rnd() & 1) {
+            *g->p++ = 0xf3;                       /* rep stosb */
+            *g->p++ = 0xaa;
+        } else {
+            /* lea o1(%r10), %rsi; rep movsb (overlap allowed: byte order) */
+            *g->p++ = 0x49; *g->p++ = 0x8d; *g->p++ = 0x72; *g->p++ = (u8)o1;
+            *g->p++ = 0xf3;
+            *g->p++ = 0xa4;
+        }
+        break;
+    }
+    case 26: { /* REPE CMPSB / REPNE SCASB with n >= 1: flags of the last compare */
+        unsigned n = 1 + pick(40), o1 = pick(MEM_SIZE - 48), o2 = pick(MEM_SIZE - 48);
+        *g->p++ = 0x49; *g->p++ = 0x8d; *g->p++ = 0x7a; *g->p++ = (u8)o2;
+        *g->p++ = 0xb9;
+        for (int i = 0; i < 4; i++)
+            *g->p++ = (u8)(n >> (8 * i));
+        if (rnd() & 1) {
+            *g->p++ = 0x49; *g->p++ = 0x8d; *g->p++ = 0x72; *g->p++ = (u8)o1;
+            *g->p++ = 0xf3;                       /* repe cmpsb */
+            *g->p++ = 0xa6;
+        } else {
+            *g->p++ = 0xf2;                       /* repne scasb (AL) */
+            *g->p++ = 0xae;
+        }
+        def = ALL;
+        break;
+    }
     default: { /* MOV reg, imm64 / imm32 */
         u8 rex = 0x40 | (w ? 8 : 0) | (a & 8 ? 1 : 0);
         if (rex != 0x40)
@@ -418,13 +533,16 @@ int main(struct mb_info *mbi)
             init.flags = X86_EFLAGS_FIXED | (rnd() & ALL);
             for (int i = 0; i < MEM_SIZE; i += 8)
                 *(u64 *)(mem_init + i) = rnd();
+            /* Both runs use the same buffer (string ops leave addresses in
+             * registers): run, keep the result in mem2, reset, run again. */
             memcpy(mem1, mem_init, MEM_SIZE);
-            memcpy(mem2, mem_init, MEM_SIZE);
             r1 = init;
             r1.mem = (u64)mem1;
             gen_run(&r1, code);
+            memcpy(mem2, mem1, MEM_SIZE);
+            memcpy(mem1, mem_init, MEM_SIZE);
             r2 = init;
-            r2.mem = (u64)mem2;
+            r2.mem = (u64)mem1;
             gen_run(&r2, code);
             u64 mask = ALL & ~g.undef;
             bool same = (r1.flags & mask) == (r2.flags & mask);
@@ -435,7 +553,7 @@ int main(struct mb_info *mbi)
             h = fnv(h, r1.flags & mask);
             same &= !memcmp(mem1, mem2, MEM_SIZE);
             for (int i = 0; i < MEM_SIZE; i += 8)
-                h = fnv(h, *(u64 *)(mem1 + i));
+                h = fnv(h, *(u64 *)(mem2 + i));
             if (line == trace_line && trace_s < 0)
                 printf("  seq %d: %08x\n", s, (u32)(h ^ (h >> 32)));
             if (line == trace_line && s == trace_s)
