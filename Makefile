@@ -81,6 +81,25 @@ fuzz-smoke: fuzz-build
 	        || { tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz $$n: FAILED (log: $(FUZZ_BUILD)/$$n.log)"; exit 1; }; \
 	    echo "fuzz $$n: $(FUZZ_RUNS) seeded runs, no crash"; done
 
+# Differential testing against the host CPU (tests/difftest/difftest.c):
+# `make difftest N=100000 SEED=7` runs that many generated cases; the suite
+# runs $(BUILD)/tests/test_difftest (a bounded seeded slice + the regression
+# list) with the unit tests. The decoder cross-check against Zydis
+# (tests/difftest/decode_xcheck.c) runs in the suite too.
+N    ?= 20000
+SEED ?= 1
+DIFFTEST_BINS := $(BUILD)/tests/test_difftest $(BUILD)/tests/test_decode_xcheck
+$(BUILD)/tests/test_difftest: tests/difftest/difftest.c tests/unit/cpu_harness.h $(BUILD)/libpinvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpinvm.a $(LDFLAGS) $(LDLIBS)
+$(BUILD)/tests/test_decode_xcheck: tests/difftest/decode_xcheck.c $(BUILD)/libpinvm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpinvm.a $(LDFLAGS) $(LDLIBS)
+unit: $(DIFFTEST_BINS)
+difftest: $(DIFFTEST_BINS)
+	$(BUILD)/tests/test_difftest -n $(N) -s $(SEED)
+	$(BUILD)/tests/test_decode_xcheck -n $(N) -s $(SEED)
+
 # The README's test command: the suite, then again under ASan+UBSan.
 check:
 	$(MAKE) test
