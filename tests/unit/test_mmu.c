@@ -672,7 +672,8 @@ TEST(permission_matrix_4level)
 
 TEST(permission_matrix_32bit)
 {
-    /* 32-bit paging: no NX, I/D only with SMEP */
+    /* 32-bit paging: no NX, I/D only with SMEP (EFER.NXE alone does not
+     * set it: SDM 4.7 wants PAE or 4-level paging for that) */
     struct env e;
     env_init(&e);
     GUARD(&e);
@@ -682,12 +683,12 @@ TEST(permission_matrix_32bit)
     uint64_t lin = 0x00803000;
     uint64_t pde_pa = c->cr3 + (lin >> 22) * 4, pte_pa = pt + ((lin >> 12) & 0x3ff) * 4;
     int bad = 0;
-    for (unsigned bits = 0; bits < (1u << 10); bits++) {
+    for (unsigned bits = 0; bits < (1u << 11); bits++) {
         struct pcase m = {
             .kind = (int)(bits % 3), .cpl3 = bits >> 2 & 1, .u = bits >> 3 & 1,
             .w = bits >> 4 & 1, .wp = bits >> 5 & 1, .smep = bits >> 6 & 1,
             .smap = bits >> 7 & 1, .ac = bits >> 8 & 1, .at_pde = bits >> 9 & 1,
-            .implicit = (bits & 3) == 3,
+            .nxe = bits >> 10 & 1, .implicit = (bits & 3) == 3,
         };
         if (m.implicit) /* kind from a bit the other fields leave free */
             m.kind = (bits >> 3 & 1) ^ (bits >> 9 & 1) ? KW : KR;
@@ -696,7 +697,7 @@ TEST(permission_matrix_32bit)
         wr32(&e, pte_pa, 0x500000 | (m.at_pde ? P | US | RW : r));
         c->cr0 = CR0_PE | CR0_PG | (m.wp ? CR0_WP : 0);
         c->cr4 = (m.smep ? CR4_SMEP : 0) | (m.smap ? CR4_SMAP : 0);
-        c->efer = 0;
+        c->efer = m.nxe ? EFER_NXE : 0;
         c->cpl = m.cpl3 ? 3 : 0;
         c->eflags = 2 | (m.ac ? F_AC : 0);
         tlb_flush_all(c);
