@@ -152,6 +152,12 @@ struct cpu_bus {
     /* Called when a pin blocks a CR write (audit trail); may be NULL. */
     void (*pin_violation)(void *opaque, struct cpu *c, int cr,
                           uint64_t old_val, uint64_t new_val);
+    /* SMP: the vCPUs share code_pages. Called when c starts caching code
+     * from RAM page pfn (added: the other vCPUs must drop their write-TLB
+     * fast paths, mmu_code_page_added()) and when a write hits such a page
+     * (!added: they must drop their blocks, icache_drop_page()). May be
+     * NULL (one vCPU). */
+    void (*code_page)(void *opaque, struct cpu *c, uint64_t pfn, bool added);
 };
 
 /* Execution-mode summary, recomputed by cpu_update_mode(). */
@@ -250,6 +256,9 @@ int cpu_init(struct cpu *c, int index, uint8_t *ram, uint64_t ram_size,
              uint8_t *code_pages, const struct cpu_bus *bus,
              struct pv_log *log);
 void cpu_destroy(struct cpu *c);
+/* Drop c's decoded blocks of RAM page pfn and clear its code_pages flag,
+ * without telling other vCPUs (cpu_bus.code_page does that). */
+void icache_drop_page(struct cpu *c, uint64_t pfn);
 /* Power-on/RESET state (SDM Vol 3A 9.1.1). Clears pins. */
 void cpu_reset(struct cpu *c);
 /* After the host edits state directly (loader, snapshot restore): recompute

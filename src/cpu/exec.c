@@ -132,6 +132,13 @@ static void hash_unlink(struct icache *ic, struct block *b)
 
 void icache_invalidate_page(struct cpu *c, uint64_t pfn)
 {
+    icache_drop_page(c, pfn);
+    if (c->bus && c->bus->code_page)
+        c->bus->code_page(c->bus->opaque, c, pfn, false);
+}
+
+void icache_drop_page(struct cpu *c, uint64_t pfn)
+{
     struct icache *ic = c->ic;
     if (!ic || pfn >= ic->npages)
         return;
@@ -157,7 +164,9 @@ void icache_flush(struct cpu *c)
         uint64_t pfn = b->phys >> 12;
         if (pfn < ic->npages) {
             ic->page_head[pfn] = NULL;
-            if (c->code_pages)
+            /* Shared with other vCPUs (SMP): they may still cache code
+             * there, so the flag stays; the next write clears it. */
+            if (c->code_pages && !(c->bus && c->bus->code_page))
                 c->code_pages[pfn] = 0;
         }
         off += block_bytes(b->n);
@@ -246,6 +255,8 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     if (c->code_pages && !c->code_pages[pfn]) {
         c->code_pages[pfn] = 1;
         mmu_code_page_added(c, pfn);
+        if (c->bus && c->bus->code_page)
+            c->bus->code_page(c->bus->opaque, c, pfn, true);
     }
     if (log_on(c->log, LOG_IN_ASM))
         log_block(c, b, rip, src);

@@ -131,9 +131,26 @@ void smp_setup(struct machine *m)
     m->cur_cpu = -1;
 }
 
+/* The vCPUs share code_pages (cpu.h): what one caches or overwrites, the
+ * others must see (cross-modifying code, SDM Vol 3A 8.1.3). */
+static void code_page(void *opaque, struct cpu *c, uint64_t pfn, bool added)
+{
+    struct machine *m = opaque;
+    for (int i = 0; i < m->ncpus; i++) {
+        struct cpu *o = m->cpus[i];
+        if (!o || o == c)
+            continue;
+        if (added)
+            mmu_code_page_added(o, pfn); /* writes to pfn take the slow path */
+        else
+            icache_drop_page(o, pfn);
+    }
+}
+
 void smp_attach_cpu(struct machine *m, struct cpu *c)
 {
-    (void)m;
+    if (m->ncpus > 1)
+        m->bus.code_page = code_page;
     c->irq_pending = irq_pending;
     c->irq_ack = irq_ack;
 }
