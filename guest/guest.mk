@@ -5,6 +5,7 @@
 # Flags are independent of CFLAGS/SAN: the host compiler may be clang or
 # carry sanitizers; the emulated CPU has no x87/SSE. No jump tables: a
 # switch in a USER_TEXT function must not read the supervisor .rodata.
+# Address 0 is ordinary memory here: no null-pointer assumptions.
 
 GUEST_CC      ?= gcc
 GUEST_OBJCOPY ?= objcopy
@@ -12,7 +13,7 @@ GUEST_OBJCOPY ?= objcopy
 guest_cc_option = $(shell $(GUEST_CC) -Werror $(1) -c -x c /dev/null -o /dev/null 2>/dev/null && echo $(1))
 GUEST_CFLAGS  := -m64 -std=gnu17 -ffreestanding -fno-pic -fno-pie \
     -mno-red-zone -mgeneral-regs-only -mno-sse -mno-mmx -mno-80387 \
-    -fno-stack-protector -fno-builtin -fno-jump-tables \
+    -fno-stack-protector -fno-builtin -fno-jump-tables -fno-delete-null-pointer-checks \
     $(call guest_cc_option,-fno-tree-loop-distribute-patterns) \
     -fno-asynchronous-unwind-tables -fcf-protection=none -nostdlib -O2 -g \
     -Wall -Wextra $(WERROR) -Iguest -MMD -MP
@@ -27,11 +28,11 @@ GUEST_ELFS     := $(addprefix $(BUILD)/guest/,$(notdir $(GUEST_SRCS:.c=.elf)))
 .PHONY: guests
 guests: $(GUEST_ELFS)
 
-$(BUILD)/guest/obj/%.c.o: %.c
+$(BUILD)/guest/obj/%.c.o: %.c guest/guest.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
-$(BUILD)/guest/obj/%.S.o: %.S
+$(BUILD)/guest/obj/%.S.o: %.S guest/guest.mk
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
