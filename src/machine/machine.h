@@ -51,7 +51,9 @@
 #define MACHINE_SLICE 100000
 /* With several vCPUs, each runs this many instructions per turn: short,
  * so a vCPU spinning on a lock or flag hands over soon (docs/smp.md). */
+#ifndef MACHINE_SMP_QUANTUM
 #define MACHINE_SMP_QUANTUM 2000
+#endif
 
 #define APIC_BASE_BSP    (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
