@@ -59,6 +59,7 @@ struct icache {
     uint64_t cur_rip;        /* IP of its first instruction */
     const struct insn *end;  /* where cur stops; NULL once invalidated */
     struct block *prev;      /* block just run, if it may chain */
+    uint64_t prev_lin;       /* linear address it was entered at */
     uint64_t epoch;          /* bumped by flushes: blocks are reused */
     uint64_t prev_epoch;
 };
@@ -376,10 +377,23 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
     uint64_t lin = c->seg[S_CS].base + c->rip, phys;
     if (!cpu_long_mode(c))
         lin &= 0xffffffffull;
-    unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
-    const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
     struct block *b = NULL, *prev = ic->prev;
     ic->prev = NULL;
+    /* Same page as the block that just ran, with no system instruction
+     * since: the translation it was fetched with still holds (a PTE edit
+     * without INVLPG may be ignored, SDM Vol 3A 4.10.4.3), so the link
+     * needs no TLB probe. */
+    if (prev && ((lin ^ ic->prev_lin) >> 12) == 0 && ic->prev_epoch == ic->epoch) {
+        struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
+        uint64_t want = (prev->phys & ~0xfffull) | (lin & 0xfff);
+        if (l->rip == c->rip && l->to && l->to->phys == want && !l->to->dead &&
+            l->to->code_size == c->code_size) {
+            b = l->to;
+            goto run;
+        }
+    }
+    unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
+    const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
     if (likely(p != NULL)) {
         if (prev && ic->prev_epoch == ic->epoch) {
             struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
@@ -413,11 +427,13 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
             l->host = p;
         }
     }
+run:
     if (unlikely(log_on(c->log, LOG_EXEC)))
         log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
                    c->cpu_index, c->seg[S_CS].base, c->rip);
     if (exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) && b->chains) {
         ic->prev = b;
+        ic->prev_lin = lin;
         ic->prev_epoch = ic->epoch;
     }
 }
@@ -576,7 +592,10 @@ static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
             exec_debug(c);
             continue;
         }
+        uint64_t rip = c->rip;
         cpu_check_interrupts(c);
+        if (unlikely(c->rip != rip))
+            c->ic->prev = NULL; /* an event was delivered: CS/CPL may differ */
         if (unlikely(c->shutdown))
             return CPU_EXIT_SHUTDOWN;
         if (unlikely(c->halted))
