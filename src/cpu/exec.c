@@ -610,6 +610,7 @@ enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
 {
     const uint64_t end = c->icount + max_insns;
 
+    c->ic->prev = NULL; /* the host may have changed anything in between */
     if (setjmp(c->fault_jmp)) {
         /* an instruction faulted: c->rip names it; deliver the event */
         count_retired(c);
