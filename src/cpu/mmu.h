@@ -241,22 +241,33 @@ static inline uint64_t mmu_seg_lin(struct cpu *c, int seg, uint64_t off,
     return mmu_seg_slow(c, seg, off, size, acc);
 }
 
-/* Host pointer for a same-page access of size bytes at lin, or NULL. */
-static inline uint8_t *mmu_tlb_hit(struct cpu *c, int kind, unsigned ctx,
-                                   uint64_t lin, int size)
+/* TLB hit for a same-page access of size bytes at lin: *host = where the
+ * bytes are. (A bool rather than a NULL test saves a compare per access.) */
+static inline bool mmu_tlb_lookup(struct cpu *c, int kind, unsigned ctx,
+                                  uint64_t lin, int size, uint8_t **host)
 {
     const struct tlb_entry *e =
         &c->tlb.e[kind][ctx][(lin >> 12) & (TLB_SIZE - 1)];
     if (MMU_LIKELY(e->tag == ((lin & ~0xfffull) | TLB_TAG_V | c->tlb.gen[kind]) &&
-                   (lin & 0xfff) <= 0x1000u - (unsigned)size))
-        return (uint8_t *)(e->addend + (uintptr_t)lin);
-    return NULL;
+                   (lin & 0xfff) <= 0x1000u - (unsigned)size)) {
+        *host = (uint8_t *)(e->addend + (uintptr_t)lin);
+        return true;
+    }
+    return false;
+}
+
+/* Host pointer for a same-page access of size bytes at lin, or NULL. */
+static inline uint8_t *mmu_tlb_hit(struct cpu *c, int kind, unsigned ctx,
+                                   uint64_t lin, int size)
+{
+    uint8_t *p;
+    return mmu_tlb_lookup(c, kind, ctx, lin, size, &p) ? p : NULL;
 }
 
 static inline uint64_t mmu_read_lin(struct cpu *c, uint64_t lin, int size)
 {
-    uint8_t *p = mmu_tlb_hit(c, TLB_READ, mmu_ctx(c), lin, size);
-    if (MMU_LIKELY(p != NULL)) {
+    uint8_t *p;
+    if (MMU_LIKELY(mmu_tlb_lookup(c, TLB_READ, mmu_ctx(c), lin, size, &p))) {
         switch (size) {
         case 1: return *p;
         case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
@@ -270,8 +281,8 @@ static inline uint64_t mmu_read_lin(struct cpu *c, uint64_t lin, int size)
 static inline void mmu_write_lin(struct cpu *c, uint64_t lin, int size,
                                  uint64_t v)
 {
-    uint8_t *p = mmu_tlb_hit(c, TLB_WRITE, mmu_ctx(c), lin, size);
-    if (MMU_LIKELY(p != NULL)) {
+    uint8_t *p;
+    if (MMU_LIKELY(mmu_tlb_lookup(c, TLB_WRITE, mmu_ctx(c), lin, size, &p))) {
         switch (size) {
         case 1: *p = (uint8_t)v; return;
         case 2: { uint16_t w = (uint16_t)v; memcpy(p, &w, 2); return; }
@@ -328,7 +339,8 @@ static inline void mem_check_write(struct cpu *c, int seg, uint64_t off,
                                    int size)
 {
     uint64_t lin = mmu_seg_lin(c, seg, off, size, MMU_ACC_WRITE);
-    if (MMU_LIKELY(mmu_tlb_hit(c, TLB_WRITE, mmu_ctx(c), lin, size) != NULL))
+    uint8_t *p;
+    if (MMU_LIKELY(mmu_tlb_lookup(c, TLB_WRITE, mmu_ctx(c), lin, size, &p)))
         return;
     mmu_check_write_lin(c, lin, size);
 }
