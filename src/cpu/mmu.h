@@ -10,8 +10,9 @@
  *    and mmu_load_pdptrs() when PAE paging is (still) on afterwards.
  *  - INVLPG: tlb_flush_page(linear address).
  *  - cpu_state_changed()/reset: tlb_flush_all() (+ mmu_load_pdptrs in PAE).
- *  - CPL and EFLAGS.AC changes need NO call: the fast path picks the TLB set
- *    (user / supervisor / supervisor+AC) from c->cpl and c->eflags each time.
+ *  - CPL, EFLAGS.AC and CR0.AM changes need NO call: the fast path picks
+ *    the TLB set (user / supervisor / supervisor+AC / user with alignment
+ *    checks) from c->cpl, c->eflags and c->cr0 on every access.
  *  - A segment register that may not be used (null selector loaded in
  *    protected mode) must have SEG_ATTR_P clear in its hidden attr: any
  *    access through it outside 64-bit mode is #GP(0) (#SS(0) for SS).
@@ -75,7 +76,7 @@ struct tlb_entry {
 struct gtlb_entry {
     uint64_t tag;   /* linear page | V | ggen */
     uint64_t pa;    /* physical page address */
-    uint32_t flags; /* PTE_US/PTE_RW/PTE_D and GTLB_NX, effective values */
+    uint32_t flags; /* effective U/S, R/W, D, XD (XL_* in mmu.c) */
     uint32_t pad;
 };
 
