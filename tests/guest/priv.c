@@ -12,7 +12,7 @@
 
 #define GATE_SEL GDT_FREE0        /* 16-byte call gate: GDT_FREE0 and +8 */
 
-USER_DATA static u64 user_result;
+USER_DATA u64 user_result;   /* also written by the asm below */
 u64 gate_cs, gate_ss, gate_rsp, gate_frame[4];
 u64 lret_rip, lret_cs, lret_rsp, lret_ss;
 
