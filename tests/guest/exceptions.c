@@ -190,6 +190,13 @@ static void h81(struct ex_regs *r)
     frame81_cur_ss = read_ss();
 }
 
+static u64 handler_rflags;
+static void record_rflags(struct ex_regs *r)
+{
+    (void)r;
+    handler_rflags = read_rflags();
+}
+
 static struct ex_regs *frame_seen;
 static void record_frame(struct ex_regs *r) { frame_seen = r; }
 
@@ -360,6 +367,20 @@ int main(struct mb_info *mbi)
     try_call(soft_int, (void *)0x83);
     report((u64)frame_seen < here && (u64)frame_seen > here - 4096,
            "no IST, same CPL: frame on the current stack");
+
+    /* An interrupt gate clears IF, a trap gate leaves it (SDM 6.12.1.3).
+     * All PIC lines are masked, so IF=1 lets nothing in. */
+    handle_exception(0x84, record_rflags);
+    u64 fl = read_rflags();
+    handler_rflags = 0;
+    asm volatile("sti; int $0x84; cli" ::: "memory");
+    report(!(handler_rflags & X86_EFLAGS_IF), "interrupt gate: IF clear in the handler");
+    idt_set_target(0x84, isr_stubs[0x84], KERNEL_CS, 15);
+    handler_rflags = 0;
+    asm volatile("sti; int $0x84; cli" ::: "memory");
+    report(handler_rflags & X86_EFLAGS_IF, "trap gate: IF still set in the handler");
+    idt_set_target(0x84, isr_stubs[0x84], KERNEL_CS, 14);
+    write_rflags(fl);
 
     /* #DF: #DE whose gate is not present raises #NP during delivery; two
      * contributory exceptions make #DF(0) (SDM Table 6-5). */
