@@ -187,15 +187,37 @@ static uint64_t ip_mask(int code_size)
     return code_size == 8 ? ~0ull : code_size == 4 ? 0xffffffffull : 0xffffull;
 }
 
+/* One -d in_asm line in QEMU 7.2's layout (disas/capstone.c): address,
+ * up to 8 code bytes padded to a column, mnemonic padded to 8, operands;
+ * longer instructions continue their bytes on extra lines. */
+static void log_insn(struct cpu *c, const uint8_t *bytes, int len,
+                     uint64_t rip, int code_size)
+{
+    char text[128], line[256];
+    disasm_one(bytes, (size_t)len, rip, code_size, text, sizeof(text));
+    char *ops = strchr(text, ' ');
+    if (ops)
+        *ops++ = 0;
+    int n = snprintf(line, sizeof(line), "0x%08" PRIx64 ": ", rip);
+    for (int k = 0; k < len && k < 8; k++)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " %02x", bytes[k]);
+    log_printf(c->log, "%s%*s  %-8s %s\n", line, len < 8 ? (8 - len) * 3 : 0,
+               "", text, ops ? ops : "");
+    for (int k = 8; k < len; k += 8) {
+        n = snprintf(line, sizeof(line), "0x%08" PRIx64 ": ", rip + (uint64_t)k);
+        for (int j = k; j < len && j < k + 8; j++)
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " %02x", bytes[j]);
+        log_printf(c->log, "%s\n", line);
+    }
+}
+
 static void log_block(struct cpu *c, const struct block *b, uint64_t rip,
                       const uint8_t *bytes)
 {
-    char text[128];
     log_printf(c->log, "----------------\nIN: \n");
     for (unsigned k = 0; k < b->n; k++) {
         const struct insn *i = &b->insns[k];
-        disasm_one(bytes, i->len, rip, b->code_size, text, sizeof(text));
-        log_printf(c->log, "0x%016" PRIx64 ":  %s\n", rip, text);
+        log_insn(c, bytes, i->len, rip, b->code_size);
         bytes += i->len;
         rip += i->len;
     }
@@ -354,10 +376,9 @@ static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin,
     if (ins.len == 0)
         ins.len = 1;
     if (log_on(c->log, LOG_IN_ASM)) {
-        char text[128];
-        disasm_one(buf, ins.len, c->rip, cs, text, sizeof(text));
-        log_printf(c->log, "----------------\nIN: \n0x%016" PRIx64 ":  %s\n\n",
-                   c->rip, text);
+        log_printf(c->log, "----------------\nIN: \n");
+        log_insn(c, buf, ins.len, c->rip, cs);
+        log_printf(c->log, "\n");
     }
     if (out)
         *out = ins;
