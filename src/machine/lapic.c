@@ -224,8 +224,11 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
     case 0x0b: { /* EOI: retire the highest in-service vector (10.8.5) */
         int v = highest(a->isr);
         if (v >= 0) {
+            bool level = a->tmr[v >> 5] & (1u << (v & 31));
             clr_bit(a->isr, v);
             clr_bit(a->tmr, v);
+            if (level && a->host && a->host->eoi)
+                a->host->eoi(a->host->opaque, v);
         }
         return;
     }

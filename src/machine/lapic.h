@@ -53,6 +53,8 @@ struct lapic_host {
     void (*send_ipi)(void *opaque, struct lapic *src, uint32_t icr_lo,
                      uint32_t icr_hi);
     uint64_t (*now)(void *opaque);
+    /* EOI of a level-triggered vector (for the I/O APIC); may be NULL. */
+    void (*eoi)(void *opaque, int vec);
 };
 
 struct lapic {

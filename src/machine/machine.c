@@ -110,7 +110,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     iomap_init(&m->io);
     iomap_init(&m->mmio);
     uart16550_init(&m->com1, &m->serial_out);
-    m->com1.irq = (struct irq_line){pic8259_set_irq, &m->pic[0], 4};
+    m->com1.irq = (struct irq_line){machine_isa_irq, m, 4};
     debugexit_init(&m->dbgexit, cfg->debugexit_iobase, cfg->debugexit_iosize,
                    &m->req);
     pic8259_init(&m->pic[0]);
@@ -122,6 +122,9 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     smp_setup(m);
     for (int i = 0; i < m->ncpus; i++)
         lapic_init(&m->lapic[i], (uint8_t)i, i == 0, &m->lapic_host);
+    ioapic_init(&m->ioapic, &m->ioapic_host);
+    pit8254_init(&m->pit, m->lapic_host.now, m,
+                 (struct irq_line){machine_isa_irq, m, 0});
 
     add_device(m, &uart16550_ops, &m->com1);
     add_device(m, &debugexit_ops, &m->dbgexit);
@@ -131,6 +134,8 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     add_device(m, &i8042_ops, &m->kbd);
     add_device(m, &port92_ops, &m->port92);
     add_device(m, &resetctl_ops, &m->rcr);
+    add_device(m, &ioapic_ops, &m->ioapic);
+    add_device(m, &pit8254_ops, &m->pit);
     for (int i = 0; i < m->ncpus; i++)
         add_device(m, &lapic_ops, &m->lapic[i]);
 
@@ -138,6 +143,8 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
                   pic8259_write, err, errlen) < 0 ||
         add_ports(m, "i8259 slave", 0xa0, 2, 1, &m->pic[1], pic8259_read,
                   pic8259_write, err, errlen) < 0 ||
+        add_ports(m, "i8254 PIT", 0x40, 4, 1, &m->pit, pit8254_read,
+                  pit8254_write, err, errlen) < 0 ||
         add_ports(m, "i8042 data", 0x60, 1, 1, &m->kbd, i8042_data_read,
                   i8042_data_write, err, errlen) < 0 ||
         add_ports(m, "i8042 command", 0x64, 1, 1, &m->kbd, i8042_cmd_read,
@@ -155,6 +162,12 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
                   resetctl_read, resetctl_write, err, errlen) < 0) {
         machine_destroy(m);
         return -1; /* fixed map: cannot happen */
+    }
+    struct io_region ioa = {"ioapic", IOAPIC_BASE, 0x1000, 4, &m->ioapic,
+                            ioapic_read, ioapic_write};
+    if (iomap_add(&m->mmio, &ioa) < 0) {
+        machine_destroy(m);
+        return fail(err, errlen, "cannot map the I/O APIC");
     }
     /* Last, so that a -device that moves it onto another device's ports
      * is refused naming that device. */
@@ -273,6 +286,15 @@ void machine_reset_devices(struct machine *m)
     for (int i = 0; i < m->ndevs; i++)
         m->devs[i].ops->reset(m->devs[i].dev);
     m->req = (struct sysreq){0};
+}
+
+void machine_isa_irq(void *opaque, int n, int level)
+{
+    struct machine *m = opaque;
+    if (n < 0 || n > 15)
+        return;
+    pic8259_set_irq(&m->pic[n >> 3], n & 7, level);
+    ioapic_set_irq(&m->ioapic, n == 0 ? 2 : n, level);
 }
 
 /* A device asked to stop the machine: make the vCPU leave cpu_run(). */

@@ -2,7 +2,8 @@
  * dispatch, and the devices; nothing global, everything hangs off one
  * struct machine passed explicitly.
  *
- *   ports  0x20-0x21, 0xA0-0xA1  8259 PIC pair
+ *   ports  0x20-0x21, 0xA0-0xA1  8259 PIC pair (INTR to the BSP's LINT0)
+ *          0x40-0x43             8254 PIT (IRQ0)
  *          0x60, 0x64            i8042 (reset line only)
  *          0x80, 0xED            POST / delay ports: ignored
  *          0x92                  System Control Port A (fast reset)
@@ -13,7 +14,9 @@
  *          anything else         reads all ones, writes ignored
  *   MMIO   each vCPU's local APIC page where its IA32_APIC_BASE puts it
  *          (default 0xFEE00000), while its global-enable bit is set;
- *          anything else outside RAM reads all ones, writes ignored.
+ *          0xFEC00000: the I/O APIC; anything else outside RAM reads all
+ *          ones, writes ignored.
+ *   ISA IRQ n goes to 8259 input n and I/O APIC input n (IRQ0: input 2).
  *   BIOS   an MP table (floating pointer at 0xF0000) and ACPI RSDP (at
  *          0xF1000), RSDT and MADT naming the vCPUs.
  */
@@ -35,8 +38,10 @@
 #include "fwcfg.h"
 #include "i8042.h"
 #include "iomap.h"
+#include "ioapic.h"
 #include "lapic.h"
 #include "pic8259.h"
+#include "pit8254.h"
 #include "port92.h"
 #include "resetctl.h"
 #include "smp.h"
@@ -94,6 +99,10 @@ struct machine {
     struct uart16550 com1;
     struct debugexit dbgexit;
     struct pic8259 pic[2];
+    bool pic_offered;       /* smp.c: the BSP's pending IRQ is the PIC's */
+    struct ioapic ioapic;
+    struct ioapic_host ioapic_host;
+    struct pit8254 pit;
     struct fwcfg fwcfg;
     struct i8042 kbd;
     struct port92 port92;
@@ -140,6 +149,10 @@ void machine_save_devices(const struct machine *m, struct vmstate *s);
  * are left as they were; the one that failed is in its reset state). */
 int machine_load_devices(struct machine *m, struct vmstate *s, char *err,
                          size_t errlen);
+
+/* ISA interrupt line n (0..15) to level: an irq_line set() callback with
+ * the machine as opaque. */
+void machine_isa_irq(void *opaque, int n, int level);
 
 /* Every device's reset (the vCPUs are machine_run.c's). */
 void machine_reset_devices(struct machine *m);

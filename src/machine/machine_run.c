@@ -161,10 +161,11 @@ static void report_stuck(struct machine *m)
         fprintf(stderr, "pinvm: guest halted waiting for an interrupt, but no interrupt source is enabled; nothing can wake it\n");
 }
 
-/* The earliest armed, unmasked timer expiry of a running vCPU, or 0. */
+/* The earliest armed, unmasked LAPIC timer expiry of a running vCPU, or
+ * the PIT's next IRQ0, whichever comes first; 0 if none. */
 static uint64_t next_timer(struct machine *m)
 {
-    uint64_t next = 0;
+    uint64_t next = smp_irq0_routed(m) ? pit8254_next(&m->pit) : 0;
     for (int i = 0; i < m->ncpus; i++) {
         uint64_t t = m->lapic[i].run_state == LAPIC_RUN
                          ? lapic_timer_next(&m->lapic[i]) : 0;
@@ -181,6 +182,7 @@ static int run_round(struct machine *m, uint64_t quantum, bool *ran)
 {
     int st;
     *ran = false;
+    pit8254_update(&m->pit, m->vclock);
     for (int i = 0; i < m->ncpus; i++) {
         struct cpu *c = m->cpus[i];
         smp_apply_init_sipi(m, i);

@@ -29,6 +29,31 @@ static int highest_isr(const struct pic8259 *p)
     return -1;
 }
 
+int pic8259_pending(const struct pic8259 *p)
+{
+    uint8_t req = p->irr & (uint8_t)~p->imr;
+    int in_service = highest_isr(p);
+    if (p->special_mask)
+        req &= (uint8_t)~p->isr;
+    for (int i = 0; i < 8; i++) {
+        if (in_service >= 0 && i >= in_service && !p->special_mask)
+            return -1; /* fixed priority: nothing below the one in service */
+        if (req & (1u << i))
+            return i;
+    }
+    return -1;
+}
+
+int pic8259_ack(struct pic8259 *p, int irq)
+{
+    irq &= 7;
+    uint8_t bit = (uint8_t)(1u << irq);
+    p->irr &= (uint8_t)~bit; /* edge triggered: the request is consumed */
+    if (!p->auto_eoi)
+        p->isr |= bit;
+    return p->vector_base + irq;
+}
+
 uint64_t pic8259_read(void *dev, uint64_t off, int size)
 {
     struct pic8259 *p = dev;

@@ -1,6 +1,7 @@
 /* pic8259.h: one Intel 8259A programmable interrupt controller. A PC has
  * two (master at 0x20, slave at 0xA0 cascaded on IRQ2). The ICW/OCW
- * programming is modelled; nothing is delivered to the CPU yet. */
+ * programming is modelled; the machine (smp.c) asks the pair for the
+ * interrupt to deliver when the BSP's LINT0 takes ExtINT. */
 #ifndef PINVM_PIC8259_H
 #define PINVM_PIC8259_H
 
@@ -25,6 +26,12 @@ void pic8259_reset(void *dev);
 /* Port offset 0 (command) or 1 (data), byte accesses. */
 uint64_t pic8259_read(void *dev, uint64_t off, int size);
 void pic8259_write(void *dev, uint64_t off, int size, uint64_t val);
+/* The highest-priority request that is unmasked and above the one in
+ * service (fixed priority, IR0 highest), or -1. */
+int pic8259_pending(const struct pic8259 *p);
+/* INTA: the request irq goes in service (unless auto-EOI); returns its
+ * vector. */
+int pic8259_ack(struct pic8259 *p, int irq);
 /* Input line n (0..7) to level; an irq_line set() callback. */
 void pic8259_set_irq(void *dev, int n, int level);
 

@@ -106,19 +106,102 @@ static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
     }
 }
 
+/* The 8259 pair's INTR reaches the BSP while its APIC is globally
+ * disabled or its LINT0 is unmasked in ExtINT mode (SDM 10.5.1; as QEMU's
+ * apic_accept_pic_intr). */
+static bool pic_accepted(struct machine *m)
+{
+    struct cpu *c = m->cpus[0];
+    uint32_t lvt0 = m->lapic[0].lvt[LVT_LINT0];
+    if (!(c->apic_base & APIC_BASE_ENABLE))
+        return true;
+    return !(lvt0 & LVT_MASKED) && ((lvt0 >> 8) & 7) == DM_EXTINT;
+}
+
+/* The master's request, with the slave cascaded on IR2. */
+static int pic_pending_irq(struct machine *m)
+{
+    if (pic8259_pending(&m->pic[1]) >= 0)
+        m->pic[0].irr |= 1u << 2;
+    else
+        m->pic[0].irr &= (uint8_t)~(1u << 2);
+    return pic8259_pending(&m->pic[0]);
+}
+
+static int pic_ack(struct machine *m)
+{
+    int irq = pic_pending_irq(m);
+    if (irq < 0)
+        return -1;
+    if (irq == 2) {
+        int s = pic8259_pending(&m->pic[1]);
+        pic8259_ack(&m->pic[0], 2);
+        return pic8259_ack(&m->pic[1], s < 0 ? 7 : s);
+    }
+    return pic8259_ack(&m->pic[0], irq);
+}
+
+bool smp_irq0_routed(struct machine *m)
+{
+    if (!(m->ioapic.rte[2] & IOAPIC_RTE_MASKED))
+        return true;
+    return pic_accepted(m) && !(m->pic[0].imr & 1);
+}
+
 static int irq_pending(void *opaque, struct cpu *c)
 {
     struct machine *m = opaque;
     if (c->cpu_index < 0 || c->cpu_index >= m->ncpus)
         return -1;
-    return lapic_pending(&m->lapic[c->cpu_index]);
+    int v = lapic_pending(&m->lapic[c->cpu_index]);
+    m->pic_offered = false;
+    int irq;
+    if (v < 0 && c->cpu_index == 0 && pic_accepted(m) &&
+        (irq = pic_pending_irq(m)) >= 0) {
+        m->pic_offered = true;
+        if (irq == 2) {
+            int sl = pic8259_pending(&m->pic[1]);
+            return m->pic[1].vector_base + (sl < 0 ? 7 : sl);
+        }
+        return m->pic[0].vector_base + irq;
+    }
+    return v;
 }
 
 static void irq_ack(void *opaque, struct cpu *c, int vec)
 {
+    (void)vec;
     struct machine *m = opaque;
-    if (c->cpu_index >= 0 && c->cpu_index < m->ncpus)
-        lapic_ack(&m->lapic[c->cpu_index], vec);
+    if (c->cpu_index < 0 || c->cpu_index >= m->ncpus)
+        return;
+    if (c->cpu_index == 0 && m->pic_offered) {
+        m->pic_offered = false;
+        pic_ack(m);
+        return;
+    }
+    lapic_ack(&m->lapic[c->cpu_index], vec);
+}
+
+/* An I/O APIC message: the same routing as an IPI without shorthand. */
+static void ioapic_deliver(void *opaque, uint8_t dest, bool logical,
+                           unsigned dm, int vec, bool level)
+{
+    struct machine *m = opaque;
+    if ((dm == DM_FIXED || dm == DM_LOWEST) && vec < 16)
+        return;
+    for (int i = 0; i < m->ncpus; i++) {
+        if (!lapic_match_dest(&m->lapic[i], dest, logical))
+            continue;
+        deliver(m, i, dm, vec, level);
+        if (dm == DM_LOWEST)
+            break;
+    }
+}
+
+static void lapic_eoi(void *opaque, int vec)
+{
+    struct machine *m = opaque;
+    ioapic_eoi(&m->ioapic, vec);
 }
 
 void smp_setup(struct machine *m)
@@ -127,6 +210,11 @@ void smp_setup(struct machine *m)
         .opaque = m,
         .send_ipi = send_ipi,
         .now = host_now,
+        .eoi = lapic_eoi,
+    };
+    m->ioapic_host = (struct ioapic_host){
+        .opaque = m,
+        .deliver = ioapic_deliver,
     };
     m->cur_cpu = -1;
 }
@@ -222,5 +310,5 @@ bool smp_cpu_runnable(struct machine *m, int i)
         return true;
     if (c->nmi_pending && !c->nmi_blocked)
         return true;
-    return (c->eflags & F_IF) && lapic_pending(&m->lapic[i]) >= 0;
+    return (c->eflags & F_IF) && irq_pending(m, c) >= 0;
 }

@@ -29,4 +29,8 @@ void smp_apply_init_sipi(struct machine *m, int i);
  * halted with an event it would take)? */
 bool smp_cpu_runnable(struct machine *m, int i);
 
+/* Can the PIT's IRQ0 reach a CPU (I/O APIC input 2 unmasked, or the
+ * 8259's IR0 unmasked with the BSP taking ExtINT)? */
+bool smp_irq0_routed(struct machine *m);
+
 #endif
