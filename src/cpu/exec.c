@@ -4,10 +4,17 @@
  * page, keyed by the physical address of its first byte and the code size
  * (16/32/64). It ends at a branch or system instruction
  * (INSN_F_ENDBLOCK), at the page end, or after BLOCK_MAX instructions.
- * Blocks live in one arena; a flush resets it. Per RAM page we keep the
- * list of blocks decoded from it, so a store into the page
- * (icache_invalidate_page, called by the MMU's slow write path) drops
- * exactly those.
+ * Blocks live in one arena; a flush resets it (and bumps ic->epoch). Per
+ * RAM page we keep the list of blocks decoded from it, so a store into the
+ * page (icache_invalidate_page, called by the MMU's slow write path) drops
+ * exactly those; with several vCPUs the cpu_bus.code_page hook tells the
+ * others (icache_drop_page).
+ *
+ * Chaining: a block that ends in a near branch (or runs into the next
+ * page) remembers its last two successors. The next lookup takes the link
+ * instead of the hash table when the IP matches and the translation still
+ * holds: same page as the block that just ran, or else the fetch TLB maps
+ * the IP to the same host byte. System instructions never chain.
  *
  * Self-modifying code inside the running block: the invalidation clears
  * ic->end and the loop stops after the storing instruction; the next
@@ -17,7 +24,9 @@
  * Code outside RAM (MMIO, ROM served by the bus) and instructions that
  * cross a page (or wrap a 16-bit IP) are not cached: they are fetched and
  * decoded each time they run, one instruction at a time. Nothing there
- * needs write tracking, and a device can never crash us by changing. */
+ * needs write tracking, and a device can never crash us by changing.
+ * So are instructions run under EFLAGS.TF, DR7 breakpoints or an
+ * STI/MOV SS shadow (exec_debug). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
