@@ -437,7 +437,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
         cpu_fetch_code(c, lin, &byte, 1, &phys); /* faults here if need be */
     }
     if (!b) {
-        if (unlikely(phys >= c->ram_size)) {
+        /* only whole RAM pages are cached (a partial last page is not) */
+        if (unlikely((phys >> 12) >= ic->npages)) {
             exec_uncached(c, lin, NULL);
             return;
         }
