@@ -58,7 +58,11 @@ FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRCS  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_TIME  ?= 60
-FUZZ_RUNS  ?= 20000
+FUZZ_RUNS  ?= 1500
+# -timeout: one input running longer is a hang (a failure); -rss_limit_mb
+# bounds memory. New inputs go to $(FUZZ_BUILD)/corpus (or smoke/), never
+# into fuzz/corpus: reduced, meaningful cases are copied there by hand.
+FUZZ_OPTS  := -max_len=65536 -timeout=10 -rss_limit_mb=2048
 
 fuzz-lib:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpinvm.a
@@ -72,12 +76,15 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	    echo "== $$n for $(FUZZ_TIME)s"; \
-	    $$f -max_total_time=$(FUZZ_TIME) -max_len=65536 -print_final_stats=1 \
-	        $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; done
+	    $$f -max_total_time=$(FUZZ_TIME) $(FUZZ_OPTS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; done
 
+# The suite's slice: FUZZ_RUNS seeded runs per harness over the seed corpus
+# (mutations start from the seeds; the scratch corpus is emptied first).
 fuzz-smoke: fuzz-build
-	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; \
-	    $$f -seed=1 -runs=$(FUZZ_RUNS) -max_len=65536 fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 \
+	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; rm -rf $(FUZZ_BUILD)/smoke/$$n; mkdir -p $(FUZZ_BUILD)/smoke/$$n; \
+	    $$f -seed=1 -runs=$(FUZZ_RUNS) -max_total_time=90 $(FUZZ_OPTS) -artifact_prefix=$(FUZZ_BUILD)/ \
+	        $(FUZZ_BUILD)/smoke/$$n fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1 \
 	        || { tail -n 40 $(FUZZ_BUILD)/$$n.log; echo "fuzz $$n: FAILED (log: $(FUZZ_BUILD)/$$n.log)"; exit 1; }; \
 	    echo "fuzz $$n: $(FUZZ_RUNS) seeded runs, no crash"; done
 

@@ -23,8 +23,18 @@ codes = {
     "int3": bytes.fromhex("cc f4".replace(" ", "")),
     "syscall": bytes.fromhex("0f 05 f4".replace(" ", "")),
     "iret": bytes.fromhex("cf f4".replace(" ", "")),
+    # pin bypass attempts: clear SMEP via MOV CR4, clear WP via MOV CR0 / LMSW
+    "clr_smep": bytes.fromhex("0f20e0 25ffffefff 0f22e0 f4".replace(" ", "")),
+    "clr_wp": bytes.fromhex("0f20c0 25fffffeff 0f22c0 f4".replace(" ", "")),
+    "lmsw": bytes.fromhex("31c0 0f01f0 0f06 f4".replace(" ", "")),
+    "wrmsr_pin": bytes.fromhex("b9094d564b b800003000 31d2 0f30 f4".replace(" ", "")),
+    "ltr_lgdt": bytes.fromhex("66b83800 0f00d8 0f0115 00100000 f4".replace(" ", "")),
 }
-for mode, mname in ((0, "real"), (1, "prot32"), (2, "long"), (6, "long_cpl3"), (5, "prot32_cpl3")):
+# mode byte: bits 0-1 real/prot32/long/compat, bit 2 CPL3, bit 3 pin WP/
+# SMEP/SMAP/UMIP (set first), bit 4 paging in prot32, bit 5 PAE with it.
+for mode, mname in ((0, "real"), (1, "prot32"), (2, "long"), (6, "long_cpl3"), (5, "prot32_cpl3"),
+                    (3, "compat"), (0x0a, "long_pinned"), (0x19, "prot32_paging_pinned"),
+                    (0x39, "prot32_pae"), (0x0b, "compat_pinned")):
     for cname, code in codes.items():
         put("cpu", f"{mname}_{cname}", bytes([mode]) + hdr_zero + code)
 
@@ -48,3 +58,23 @@ def elf32():
     p = struct.pack("<IIIIIIII", 1, off, 0x100000, 0x100000, len(code), len(code) + 16, 5, 4)
     return e + p + code
 put("loader", "elf32", elf32())
+
+# qmp: whole client sessions (greeting is the server's; capabilities first).
+cap = b'{"execute":"qmp_capabilities"}\n'
+sessions = {
+    "caps_only": cap,
+    "query_all": cap + b''.join(b'{"execute":"%s","id":%d}\n' % (c.encode(), i) for i, c in enumerate(
+        ["query-version", "query-status", "query-cpus-fast", "query-cr-pins",
+         "query-pin-violations"])),
+    "set_pins": cap + b'{"execute":"set-cr-pins","arguments":{"cpu-index":1,"cr0-pinned":65536,"cr4-pinned":3147776}}\n'
+                + b'{"execute":"set-cr-pins","arguments":{"cr4-pinned":1}}\n'
+                + b'{"execute":"query-cr-pins"}\n',
+    "stop_cont_reset": cap + b'{"execute":"stop"}{"execute":"cont"}{"execute":"system_reset"}\n',
+    "smi": cap + b'{"execute":"inject-smi","arguments":{"cpu-index":0}}\n',
+    "bad_json": cap + b'{"execute":"query-status"\n{]}\n{"execute":123}\n[1,2]\n"x"\n',
+    "no_caps": b'{"execute":"query-status"}\n{"execute":"quit"}\n',
+    "quit": cap + b'{"execute":"quit","id":"q"}\n',
+    "big_numbers": cap + b'{"execute":"set-cr-pins","arguments":{"cpu-index":18446744073709551615,"cr0-pinned":-1}}\n',
+}
+for name, data in sessions.items():
+    put("qmp", name, data)
