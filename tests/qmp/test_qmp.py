@@ -329,7 +329,7 @@ def status_stop_cont(t):
 
 @test()
 def query_cpus_fast(t):
-    n = 1 if t.real else 2  # pinvm has one vCPU for now
+    n = 2
     vm = VM(t, extra=("-smp", str(n)))
     try:
         c = vm.client()
