@@ -6,8 +6,8 @@
  *   lists one processor per package only, so on QEMU, whose CPUID puts
  *   all vCPUs in one package, its MP table shows one CPU.)
  * - ACPI (6.4, chapter 5): an RSDP (revision 0) at ACPI_ADDR, an RSDT and
- *   a MADT with a Processor Local APIC entry per vCPU (5.2.12.2), as QEMU
- *   generates. */
+ *   a MADT with a Processor Local APIC entry per vCPU (5.2.12.2), the I/O
+ *   APIC and the IRQ0 -> GSI 2 override, as QEMU generates. */
 #include "machine.h"
 
 #include <string.h>
@@ -40,7 +40,8 @@ static void acpi_write(struct machine *m)
 {
     const uint32_t rsdp = ACPI_ADDR, rsdt = ACPI_ADDR + 0x20,
                    madt = ACPI_ADDR + 0x80;
-    uint32_t madt_len = 44 + 8u * (uint32_t)m->ncpus;
+    /* local APICs, the I/O APIC, ISA IRQ0 -> GSI 2 (as QEMU's) */
+    uint32_t madt_len = 44 + 8u * (uint32_t)m->ncpus + 12 + 10;
     if (madt + madt_len > m->ram_size)
         return;
     uint8_t *r = m->ram + rsdp, *t = m->ram + rsdt, *a = m->ram + madt;
@@ -67,6 +68,19 @@ static void acpi_write(struct machine *m)
         e[3] = m->lapic[i].apic_id;
         put32(e + 4, 1);               /* enabled */
     }
+    uint8_t *io = a + 44 + 8 * m->ncpus;
+    io[0] = 1; /* I/O APIC (5.2.12.3) */
+    io[1] = 12;
+    io[2] = 0; /* its ID register's reset value */
+    put32(io + 4, (uint32_t)IOAPIC_BASE);
+    put32(io + 8, 0); /* GSI base */
+    uint8_t *iso = io + 12;
+    iso[0] = 2; /* Interrupt Source Override (5.2.12.5) */
+    iso[1] = 10;
+    iso[2] = 0; /* ISA */
+    iso[3] = 0; /* IRQ0 */
+    put32(iso + 4, 2);
+    iso[8] = iso[9] = 0; /* bus-default polarity and trigger */
     a[9] = checksum(a, madt_len);
 }
 

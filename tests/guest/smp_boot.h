@@ -101,6 +101,7 @@ static void check_madt(int ncpus)
     report(lapic_addr == APIC_BASE, "MADT: local APIC at 0xFEE00000");
     int procs = 0;
     u64 ids = 0;
+    bool ioapic = false, irq0_gsi2 = false;
     for (u32 off = 44; off + 2 <= len && madt[off + 1] >= 2; off += madt[off + 1]) {
         const u8 *e = madt + off;
         if (e[0] == 0 && (e[4] & 1)) {
@@ -108,7 +109,20 @@ static void check_madt(int ncpus)
             if (e[3] < 64)
                 ids |= 1ull << e[3];
         }
+        if (e[0] == 1) {
+            u32 addr, gsi;
+            memcpy(&addr, e + 4, 4);
+            memcpy(&gsi, e + 8, 4);
+            ioapic |= addr == 0xfec00000u && gsi == 0;
+        }
+        if (e[0] == 2 && e[2] == 0 && e[3] == 0) {
+            u32 gsi;
+            memcpy(&gsi, e + 4, 4);
+            irq0_gsi2 |= gsi == 2;
+        }
     }
+    report(ioapic, "MADT: I/O APIC at 0xFEC00000, GSI base 0");
+    report(irq0_gsi2, "MADT: ISA IRQ0 overridden to GSI 2");
     printf("MADT: %d enabled local APICs\n", procs);
     report(procs == ncpus, "MADT lists %d processors", ncpus);
     report(ids == (ncpus >= 64 ? ~0ull : (1ull << ncpus) - 1),
