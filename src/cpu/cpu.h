@@ -214,6 +214,7 @@ struct cpu {
     bool intr_shadow;       /* STI / MOV SS blocking for one instruction */
     bool nmi_pending, nmi_blocked, smi_pending;
     volatile int exit_request; /* set by devices/host to leave cpu_run() */
+    bool pause_yields;  /* PAUSE sets exit_request (SMP: docs/smp.md) */
     /* opaque is bus->opaque for both */
     int (*irq_pending)(void *opaque, struct cpu *c); /* vector or -1; may be NULL */
     void (*irq_ack)(void *opaque, struct cpu *c, int vec);

@@ -127,8 +127,13 @@ void op_xchg_EG(struct cpu *c, const struct insn *i)
 void op_xchg_ZA(struct cpu *c, const struct insn *i)
 {
     int sz = i->opsize;
-    if (i->rm == 0)
+    if (i->rm == 0) {
+        /* PAUSE (F3 90) in a spin loop: with several vCPUs, end this
+         * one's turn so the one it waits for runs (docs/smp.md). */
+        if (i->rep == 0xf3 && c->pause_yields)
+            c->exit_request = 1;
         return;
+    }
     uint64_t a = reg_get(c, i, i->rm, sz), b = reg_get(c, i, R_RAX, sz);
     reg_set(c, i, i->rm, sz, b);
     reg_set(c, i, R_RAX, sz, a);

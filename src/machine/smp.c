@@ -237,8 +237,10 @@ static void code_page(void *opaque, struct cpu *c, uint64_t pfn, bool added)
 
 void smp_attach_cpu(struct machine *m, struct cpu *c)
 {
-    if (m->ncpus > 1)
+    if (m->ncpus > 1) {
         m->bus.code_page = code_page;
+        c->pause_yields = true;
+    }
     c->irq_pending = irq_pending;
     c->irq_ack = irq_ack;
 }
