@@ -24,9 +24,12 @@
  *       ALLOWED (#GP), writing ALLOWED (#GP), reading PINNED (#GP)
  *   B13 RSM outside SMM is #UD
  *   B14 SMAP pinned last, then cleared with every encoding of B1
+ *   B15 an SMI (self-IPI, delivery mode SMI): SMM entry clears CR4 and RSM
+ *       reloads it; afterwards every pin still holds
  *
  *   TODO(smm): SMI with a tampered SMRAM save state (CR0/CR4 images with a
- *       pinned bit cleared), then RSM: must not unpin (after the SMM issue).
+ *       pinned bit cleared), then RSM: must fail with shutdown (smm.c keeps
+ *       the save area host-side for now, so a guest cannot edit it yet).
  *   TODO(smp): INIT/SIPI of an AP: INIT clears that AP's pins by design
  *       (RFC); check the BSP's pins survive and an AP cannot clear the
  *       BSP's (after the SMP issue).
@@ -37,6 +40,7 @@
  */
 #include "kit.h"
 #include "crpin.h"
+#include "smp.h"
 
 /* ---- B1: one stub per (CR, register, encoding) ------------------------
  * crstub(val): loads val into every GPR but RSP, runs one MOV to CR, and
@@ -387,6 +391,18 @@ int main(struct mb_info *mbi)
     report_prefix("B14");
     report(wrmsr_safe(MSR_KVM_CR4_PINNED, X86_CR4_SMAP) < 0, "pin SMAP (while set)");
     all_encodings(1, X86_CR4_SMAP, 0, "SMAP");
+    report_prefix(NULL);
+    /* B15: an SMI round trip */
+    report_prefix("B15");
+    u64 cr0 = read_cr0(), cr4 = read_cr4();
+    apic_enable();
+    apic_send_ipi(apic_id(), APIC_DM_SMI | APIC_INT_ASSERT);
+    for (volatile int k = 0; k < 1000; k++)
+        ;
+    report(read_cr0() == cr0 && read_cr4() == cr4, "after an SMI: CR0/CR4 as before");
+    report(write_cr4_safe(cr4 & ~X86_CR4_SMEP) == GP_VECTOR && read_cr4() == cr4 &&
+           write_cr0_safe(cr0 & ~X86_CR0_WP) == GP_VECTOR && read_cr0() == cr0,
+           "after an SMI: SMEP and WP still pinned");
     report_prefix(NULL);
     report_skip("TODO(smm): SMI with a tampered save state (after the SMM issue)");
     report_skip("TODO(smp): INIT/SIPI (after the SMP issue)");
