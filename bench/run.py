@@ -404,7 +404,7 @@ def main():
     ap.add_argument("--pinvm", help="pinvm binary (default BUILD/pinvm)")
     ap.add_argument("--pinvm-args", default="", help="extra pinvm flags")
     ap.add_argument("--qemu", default="qemu-system-x86_64")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply every iteration count (e.g. 0.1 for a quick look)")
     ap.add_argument("--only", help="comma-separated workloads")
@@ -412,7 +412,7 @@ def main():
     ap.add_argument("--no-pinvm", action="store_true")
     ap.add_argument("--no-pin", action="store_true", help="skip the pinned pinvm runs")
     ap.add_argument("--no-count", action="store_true",
-                    help="skip the QEMU plugin instruction counts (branchy/mem MIPS)")
+                    help="skip the QEMU plugin instruction count (branchy MIPS)")
     ap.add_argument("--no-rss", action="store_true")
     ap.add_argument("--rss-runs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=120.0, help="per run, seconds")
