@@ -20,6 +20,11 @@ struct ctl {
     bool reset_pending;
     bool quit;
     bool shutdown_sent;
+    /* migrate: the URI waiting for ctl_poll(), and the last outcome */
+    char *migrate_uri;
+    const char *mig_status; /* NULL: never migrated */
+    struct ctl_migrate_stats mig;
+    char mig_error[512];
 };
 
 /* ---- helpers ---- */
@@ -61,6 +66,7 @@ static const char *state_name(enum ctl_runstate s)
     case CTL_PRELAUNCH: return "prelaunch";
     case CTL_RUNNING:   return "running";
     case CTL_PAUSED:    return "paused";
+    case CTL_POSTMIGRATE: return "postmigrate";
     default:            return "shutdown";
     }
 }
@@ -158,6 +164,101 @@ static json_t *cmd_quit(void *opaque, json_t *args, struct qmp_error *err)
     c->quit = true;
     qmp_server_yield(c->srv);
     return json_object();
+}
+
+/* ---- migration (the work is the backend's: src/snapshot) ---- */
+
+static json_t *cmd_migrate(void *opaque, json_t *args, struct qmp_error *err)
+{
+    struct ctl *c = opaque;
+    const char *uri = json_string_value(json_object_get(args, "uri"));
+
+    if (json_is_true(json_object_get(args, "resume"))) {
+        qmp_error_set(err, QMP_ERR_GENERIC, "Migration resume is not supported");
+        return NULL;
+    }
+    if (strncmp(uri, "file:", 5) && strncmp(uri, "unix:", 5) &&
+        strncmp(uri, "tcp:", 4)) {
+        qmp_error_set(err, QMP_ERR_GENERIC,
+                      "Invalid migration URI '%s' (file:PATH, unix:PATH or "
+                      "tcp:HOST:PORT)", uri);
+        return NULL;
+    }
+    if (!c->be.migrate || c->state == CTL_SHUTDOWN) {
+        qmp_error_set(err, QMP_ERR_GENERIC, "Migration is not possible now");
+        return NULL;
+    }
+    if (c->migrate_uri) {
+        qmp_error_set(err, QMP_ERR_GENERIC, "There's a migration process in progress");
+        return NULL;
+    }
+    c->migrate_uri = strdup(uri);
+    if (!c->migrate_uri) {
+        qmp_error_set(err, QMP_ERR_GENERIC, "out of memory");
+        return NULL;
+    }
+    /* As QEMU: reply now, report the outcome by events/query-migrate. */
+    c->mig_status = "setup";
+    qmp_server_event(c->srv, "MIGRATION", json_pack("{s:s}", "status", "setup"));
+    qmp_server_yield(c->srv);
+    return json_object();
+}
+
+static json_t *cmd_query_migrate(void *opaque, json_t *args,
+                                 struct qmp_error *err)
+{
+    struct ctl *c = opaque;
+    json_t *r;
+
+    (void)args;
+    (void)err;
+    if (!c->mig_status)
+        return json_object();
+    r = json_pack("{s:s}", "status", c->mig_status);
+    if (r && strcmp(c->mig_status, "setup")) {
+        const struct ctl_migrate_stats *m = &c->mig;
+        json_object_set_new(
+            r, "ram",
+            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "transferred",
+                      qmp_u64(m->ram_transferred), "total",
+                      qmp_u64(m->ram_total), "remaining",
+                      qmp_u64(strcmp(c->mig_status, "completed") ? m->ram_total : 0),
+                      "duplicate", qmp_u64(m->ram_duplicate), "normal",
+                      qmp_u64(m->ram_normal), "normal-bytes",
+                      qmp_u64(m->ram_normal * 4096)));
+        json_object_set_new(r, "total-time", qmp_u64(m->total_time_ms));
+    }
+    if (r && !strcmp(c->mig_status, "failed"))
+        json_object_set_new(r, "error-desc", json_string(c->mig_error));
+    return r;
+}
+
+/* Stop-and-copy, between CPU chunks: stop, send everything, then
+ * postmigrate (or back to the previous state if it failed). */
+static void do_migrate(struct ctl *c)
+{
+    enum ctl_runstate before = c->state;
+    char *uri = c->migrate_uri;
+
+    if (c->state == CTL_RUNNING)
+        set_state(c, CTL_PAUSED);
+    c->mig_status = "active";
+    memset(&c->mig, 0, sizeof c->mig);
+    qmp_server_event(c->srv, "MIGRATION", json_pack("{s:s}", "status", "active"));
+    c->mig_error[0] = '\0';
+    if (c->be.migrate(c->be.opaque, uri, &c->mig, c->mig_error,
+                      sizeof c->mig_error) == 0) {
+        c->mig_status = "completed";
+        c->state = CTL_POSTMIGRATE;
+    } else {
+        c->mig_status = "failed";
+        fprintf(stderr, "pinvm: migrate: %s\n", c->mig_error);
+        if (before == CTL_RUNNING)
+            set_state(c, CTL_RUNNING);
+    }
+    qmp_server_event(c->srv, "MIGRATION", json_pack("{s:s}", "status", c->mig_status));
+    free(uri);
+    c->migrate_uri = NULL;
 }
 
 /* ---- pinning commands ---- */
@@ -311,6 +412,13 @@ static const struct qmp_arg set_cr_pins_args[] = {
     {NULL, 0, false},
 };
 
+static const struct qmp_arg migrate_args[] = {
+    {"uri", QMP_T_STR, false},
+    {"detach", QMP_T_BOOL, true}, /* accepted: it always is */
+    {"resume", QMP_T_BOOL, true},
+    {NULL, 0, false},
+};
+
 static const struct qmp_arg inject_smi_args[] = {
     {"cpu-index", QMP_T_INT, true},
     {NULL, 0, false},
@@ -328,6 +436,8 @@ const struct qmp_command ctl_commands[] = {
     {"set-cr-pins", cmd_set_cr_pins, set_cr_pins_args},
     {"inject-smi", cmd_inject_smi, inject_smi_args},
     {"query-pin-violations", cmd_query_pin_violations, NULL},
+    {"migrate", cmd_migrate, migrate_args},
+    {"query-migrate", cmd_query_migrate, NULL},
 };
 const size_t ctl_ncommands = sizeof ctl_commands / sizeof ctl_commands[0];
 
@@ -357,7 +467,7 @@ struct ctl *ctl_open(const struct ctl_backend *be, const char *spec,
         .ncmds = ctl_ncommands,
         .opaque = c,
         .version = version,
-        .catch_signals = true,
+        .catch_signals = be->catch_signals,
     };
     c->srv = qmp_server_open(&cfg, err, errlen);
     if (!c->srv) {
@@ -379,6 +489,7 @@ void ctl_close(struct ctl *c, bool guest, const char *reason)
                        reason ? reason
                               : c->quit ? "host-qmp-quit" : "guest-shutdown");
     qmp_server_close(c->srv);
+    free(c->migrate_uri);
     free(c);
 }
 
@@ -425,6 +536,8 @@ bool ctl_poll(struct ctl *c, int timeout_ms)
             crpin_reset(&c->be.cpu(c->be.opaque, i)->pin);
         ctl_event_reset(c, false, "host-qmp-system-reset");
     }
+    if (c->migrate_uri && !c->quit)
+        do_migrate(c);
     return c->quit;
 }
 

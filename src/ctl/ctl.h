@@ -14,12 +14,19 @@
 #define PINVM_CTL_CTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qmp.h"
 
 struct cpu;
 struct pin_audit;
+
+/* A finished migration's figures (query-migrate's "ram" object). */
+struct ctl_migrate_stats {
+    uint64_t ram_total, ram_transferred, ram_normal, ram_duplicate;
+    uint64_t total_time_ms;
+};
 
 struct ctl_backend {
     void *opaque;
@@ -38,6 +45,14 @@ struct ctl_backend {
     void (*kick)(void *opaque);
     /* OS thread id of vCPU i for query-cpus-fast; may be NULL (pid). */
     long (*thread_id)(void *opaque, int index);
+    /* The process's SIGINT/SIGTERM/SIGHUP shut the VM down cleanly
+     * (SHUTDOWN "host-signal"): for the VM's main program, not for
+     * harnesses that embed the ctl (they keep their signals). */
+    bool catch_signals;
+    /* QMP migrate: save the stopped machine to uri (src/snapshot).
+     * Returns 0, or -1 with a message in err. May be NULL. */
+    int (*migrate)(void *opaque, const char *uri,
+                   struct ctl_migrate_stats *st, char *err, size_t errlen);
 };
 
 /* QEMU's RunState names for the states pinvm has. */
@@ -46,6 +61,7 @@ enum ctl_runstate {
     CTL_RUNNING,
     CTL_PAUSED,        /* after stop */
     CTL_SHUTDOWN,      /* quit requested or the guest ended */
+    CTL_POSTMIGRATE,   /* after a completed migrate (cont resumes) */
 };
 
 struct ctl;

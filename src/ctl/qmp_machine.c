@@ -6,6 +6,7 @@
 
 #include "ctl/ctl.h"
 #include "machine/machine.h"
+#include "snapshot/snapshot.h"
 
 #ifndef PINVM_VERSION
 #define PINVM_VERSION "0.0.0"
@@ -39,6 +40,18 @@ static int be_reset(void *opaque)
     return 0;
 }
 
+/* Between slices, on the run loop's thread: the machine is stopped. */
+static int be_migrate(void *opaque, const char *uri,
+                      struct ctl_migrate_stats *st, char *err, size_t errlen)
+{
+    struct snap_stats s;
+    int rc = snapshot_save(opaque, uri, &s, err, errlen);
+
+    *st = (struct ctl_migrate_stats){s.ram_total, s.transferred, s.ram_normal,
+                                     s.ram_duplicate, s.total_time_ms};
+    return rc;
+}
+
 int qmp_machine_open(struct machine *m, char *err, size_t errlen)
 {
     struct ctl_backend be = {
@@ -47,6 +60,8 @@ int qmp_machine_open(struct machine *m, char *err, size_t errlen)
         .cpu = be_cpu,
         .audit = be_audit,
         .reset = be_reset,
+        .migrate = be_migrate,
+        .catch_signals = true,
         /* One thread runs vCPU and socket: no kick, thread id = pid. */
     };
 

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
         .cpu = fake_cpu,
         .audit = fake_audit,
         .reset = fake_reset,
+        .catch_signals = true, /* a VM main program, like pinvm */
     };
     ctl = ctl_open(&be, spec, paused, "0.1.0", err, sizeof err);
     if (!ctl) {
