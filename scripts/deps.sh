@@ -3,7 +3,7 @@
 # Idempotent: skips apt when everything is already there.
 set -eu
 pkgs="build-essential clang libclang-rt-14-dev make python3 socat
-      libzydis-dev libjansson-dev libzstd-dev qemu-system-x86"
+      libzydis-dev libjansson-dev libzstd-dev qemu-system-x86 lcov"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
