@@ -7,6 +7,7 @@
 #include "ctl/qmp_machine.h"
 #include "machine/cmdline.h"
 #include "machine/machine.h"
+#include "snapshot/snapshot.h"
 #include "util/log.h"
 
 #ifndef PINVM_VERSION
@@ -39,6 +40,13 @@ int main(int argc, char **argv)
     case ACTION_RUN:
         break;
     }
+    if (cfg.incoming) { /* a bad URI is a usage error, before any work */
+        struct snap_uri u;
+        if (snap_uri_parse(cfg.incoming, &u, err, sizeof err) < 0) {
+            fprintf(stderr, "pinvm: -incoming %s\n", err);
+            return 2;
+        }
+    }
 
     /* A closed pipe on the serial output must not kill us mid-test. */
     signal(SIGPIPE, SIG_IGN);
@@ -56,6 +64,9 @@ int main(int argc, char **argv)
     }
     if (machine_start(m, err, sizeof err) < 0) {
         fprintf(stderr, "pinvm: %s\n", err);
+    } else if (cfg.incoming && snapshot_load(m, cfg.incoming, err, sizeof err) < 0) {
+        /* Never run a guest from a stream that was refused. */
+        fprintf(stderr, "pinvm: -incoming %s\n", err);
     } else if (qmp_machine_open(m, err, sizeof err) < 0) {
         fprintf(stderr, "pinvm: %s\n", err);
         qmp_machine_close(m);

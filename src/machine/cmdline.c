@@ -37,6 +37,8 @@ const char pinvm_usage[] =
     "  -qmp unix:PATH,server=on,wait=off\n"
     "                      QMP control socket (docs/qmp.md)\n"
     "  -S                  start paused (QMP \"cont\" runs the guest)\n"
+    "  -incoming URI       start from a snapshot or migration stream: file:PATH,\n"
+    "                      unix:PATH, tcp:HOST:PORT (docs/snapshot-format.md)\n"
     "  -h, --help          this text\n"
     "  --version           version\n"
     "\n"
@@ -266,7 +268,7 @@ static int parse_device(const char *arg, struct pinvm_config *cfg,
 enum opt_id {
     O_KERNEL, O_APPEND, O_INITRD, O_M, O_SMP, O_SERIAL, O_NOGRAPHIC,
     O_DISPLAY, O_MONITOR, O_NO_REBOOT, O_DEVICE, O_CPU, O_D, O_DLOG,
-    O_HELP, O_VERSION, O_RESERVED, O_QMP, O_S,
+    O_HELP, O_VERSION, O_RESERVED, O_QMP, O_S, O_INCOMING,
 };
 
 static const struct opt {
@@ -285,7 +287,7 @@ static const struct opt {
     {"version", O_VERSION, false},
     /* Taken by later work (control socket, snapshots); refused for now. */
     {"qmp", O_QMP, true},         {"S", O_S, false},
-    {"incoming", O_RESERVED, true},
+    {"incoming", O_INCOMING, true},
 };
 
 int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
@@ -394,6 +396,11 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
             break;
         }
         case O_S: cfg->start_paused = true; break;
+        case O_INCOMING: /* the URI is checked when it is opened */
+            if (!*v)
+                return fail(err, errlen, "-incoming: empty URI");
+            cfg->incoming = v;
+            break;
         }
     }
     if (!cfg->kernel)

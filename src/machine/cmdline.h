@@ -47,6 +47,7 @@ struct pinvm_config {
     const char *logfile;     /* -D, NULL: stderr */
     const char *qmp;         /* -qmp SPEC: QMP control socket (src/ctl) */
     bool start_paused;       /* -S: wait for QMP "cont" before running */
+    const char *incoming;    /* -incoming URI: restore a snapshot (src/snapshot) */
 };
 
 void config_defaults(struct pinvm_config *cfg);

@@ -90,7 +90,7 @@ check_err "-serial backend" 2 "-serial pty: unsupported backend" -kernel x -seri
 check_err "-display" 2 "-display gtk: only 'none' is supported" -kernel x -display gtk
 check_err "-monitor" 2 "-monitor stdio: only 'none' is supported" -kernel x -monitor stdio
 check_err "-d item" 2 "-d bogus: unknown log item 'bogus'" -kernel x -d bogus
-check_err "-incoming" 2 "-incoming: not supported yet" -kernel x -incoming file:x
+check_err "-incoming" 2 "ftp:x: unsupported URI" -kernel x -incoming ftp:x
 
 # ---- bad images and host files: exit 1, one line ----
 check_err "missing kernel" 1 "cannot open '$tmp/nope'" -kernel "$tmp/nope"

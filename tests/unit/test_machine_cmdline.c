@@ -189,7 +189,8 @@ TEST(bad_flags)
 
 TEST(reserved_flags)
 {
-    EXPECT_ERR("-incoming: not supported yet", "-kernel", "k", "-incoming", "file:x");
+    EXPECT_ERR("-incoming: empty URI", "-kernel", "k", "-incoming", "");
+    EXPECT_ERR("-incoming: requires an argument", "-kernel", "k", "-incoming");
 }
 
 static const struct unit_test tests[] = {
