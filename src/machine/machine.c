@@ -32,6 +32,29 @@ static void add_device(struct machine *m, const struct device_ops *ops,
         m->devs[m->ndevs++] = (struct machine_device){ops, dev};
 }
 
+/* The virtual clock (smp.c) as a device, so that snapshots carry it:
+ * LAPIC and PIT deadlines are absolute clock values. A reset keeps it
+ * running (it is monotonic). */
+static void clock_reset(void *dev) { (void)dev; }
+static void clock_save(const void *dev, struct vmstate *s)
+{
+    vmstate_put_u64(s, ((const struct machine *)dev)->vclock);
+}
+static int clock_load(void *dev, struct vmstate *s)
+{
+    uint64_t v = vmstate_get_u64(s);
+    if (!vmstate_ok(s))
+        return -1;
+    ((struct machine *)dev)->vclock = v;
+    return 0;
+}
+static const struct device_ops clock_ops = {
+    .name = "vclock",
+    .reset = clock_reset,
+    .save = clock_save,
+    .load = clock_load,
+};
+
 static int add_ports(struct machine *m, const char *name, uint16_t base,
                      uint32_t len, int max_size, void *opaque,
                      io_read_fn rd, io_write_fn wr, char *err, size_t errlen)
@@ -134,6 +157,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     add_device(m, &i8042_ops, &m->kbd);
     add_device(m, &port92_ops, &m->port92);
     add_device(m, &resetctl_ops, &m->rcr);
+    add_device(m, &clock_ops, m);
     add_device(m, &ioapic_ops, &m->ioapic);
     add_device(m, &pit8254_ops, &m->pit);
     for (int i = 0; i < m->ncpus; i++)

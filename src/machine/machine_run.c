@@ -185,20 +185,20 @@ static int run_round(struct machine *m, uint64_t quantum, bool *ran)
     pit8254_update(&m->pit, m->vclock);
     for (int i = 0; i < m->ncpus; i++) {
         struct cpu *c = m->cpus[i];
-        smp_apply_init_sipi(m, i);
-        if (m->req.kind == SYSREQ_RESET) /* INIT to the BSP */
-            goto request;
-        lapic_timer_update(&m->lapic[i], m->vclock);
-        if (!smp_cpu_runnable(m, i))
-            continue;
-        *ran = true;
-        m->cur_cpu = i;
-        m->slice_start = c->icount;
-        c->exit_request = 0;
-        enum cpu_exit why = cpu_run(c, quantum);
-        m->cur_cpu = -1;
+        enum cpu_exit why = CPU_EXIT_BUDGET;
+        smp_apply_init_sipi(m, i); /* may request a reset (INIT to the BSP) */
+        if (m->req.kind == SYSREQ_NONE) {
+            lapic_timer_update(&m->lapic[i], m->vclock);
+            if (!smp_cpu_runnable(m, i))
+                continue;
+            *ran = true;
+            m->cur_cpu = i;
+            m->slice_start = c->icount;
+            c->exit_request = 0;
+            why = cpu_run(c, quantum);
+            m->cur_cpu = -1;
+        }
 
-request:
         /* Device requests first: the access that made them happened. */
         if (m->req.kind == SYSREQ_EXIT) {
             if (m->log.out)
