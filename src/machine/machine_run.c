@@ -211,7 +211,8 @@ static int run_round(struct machine *m, uint64_t quantum, bool *ran)
             m->req = (struct sysreq){0};
             if ((st = do_reset(m, src, false)) >= 0)
                 return st;
-            return -1; /* a new round from vCPU 0 */
+            *ran = true; /* the reboot is progress: no idle check */
+            return -1;   /* a new round from vCPU 0 */
         }
         /* A triple fault shuts the processor down; the chipset turns
          * the shutdown cycle into a system reset (as QEMU does). */
