@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite: unit tests, the CLI tests, then every guest kernel from
+# The whole suite: unit tests, the script suites (tests/*/run.sh), then every guest kernel from
 # tests/guest/*.c on pinvm and on QEMU TCG (the reference), comparing their
 # serial output. Last line: "N passed, M failed"; exit status 0 iff M = 0.
 #
@@ -50,9 +50,11 @@ if [ ${#only_guests[@]} = 0 ]; then
         echo "unit $(basename "$t"): $p passed, $f failed"
     done
 
-    # ---- CLI tests (tests/cli/run.sh prints "N passed, N failed" last) ----
-    if [ -x tests/cli/run.sh ] || [ -f tests/cli/run.sh ]; then
-        out=$(BUILD="$BUILD" bash tests/cli/run.sh 2>&1); rc=$?
+    # ---- script suites: tests/*/run.sh (cli, qmp, snapshot, ...), each
+    # printing "N passed, N failed" last ----------------------------------
+    for suite in tests/*/run.sh; do
+        [ -f "$suite" ] || continue
+        out=$(BUILD="$BUILD" bash "$suite" 2>&1); rc=$?
         line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
         p=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
         f=$(printf '%s' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
@@ -60,8 +62,8 @@ if [ ${#only_guests[@]} = 0 ]; then
         if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
         count "$p" "$f"
         if [ "$f" != 0 ]; then printf '%s\n' "$out" | tail -n 30; fi
-        echo "cli tests/cli/run.sh: $p passed, $f failed"
-    fi
+        echo "suite $suite: $p passed, $f failed"
+    done
 fi
 
 # ---- guest kernels ---------------------------------------------------------
