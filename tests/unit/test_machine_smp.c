@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "machine/ioapic.h"
+#include "machine/machine.h"
 #include "machine/lapic.h"
 #include "machine/pic8259.h"
 #include "machine/pit8254.h"
@@ -337,7 +340,126 @@ TEST(garbage_from_the_guest)
     CHECK(F.dm <= 7);
 }
 
+/* ---- a whole machine: INIT/SIPI through the ICR ---- */
+
+static void put32le(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+static struct machine M;
+static struct pinvm_config CFG;
+static char kpath[32];
+
+static int smp_machine(int ncpus)
+{
+    char err[256];
+    uint8_t k[0x24] = {0};
+    put32le(k, 0x1BADB002);
+    put32le(k + 4, 0x10000);
+    put32le(k + 8, (uint32_t)-(0x1BADB002u + 0x10000u));
+    put32le(k + 12, 0x100000);
+    put32le(k + 16, 0x100000);
+    put32le(k + 28, 0x100020);
+    k[0x20] = 0xf4;
+    strcpy(kpath, "/tmp/pinvm-smpk-XXXXXX");
+    int fd = mkstemp(kpath);
+    if (fd < 0 || write(fd, k, sizeof k) != (ssize_t)sizeof k)
+        return -1;
+    close(fd);
+    config_defaults(&CFG);
+    CFG.kernel = kpath;
+    CFG.serial = SERIAL_NONE;
+    CFG.smp = ncpus;
+    if (machine_init(&M, &CFG, err, sizeof err) < 0 ||
+        machine_start(&M, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void smp_machine_done(void)
+{
+    machine_destroy(&M);
+    unlink(kpath);
+}
+
+/* vCPU `from` writes the ICR through its APIC page. */
+static void icr(int from, uint8_t dest, uint32_t lo)
+{
+    struct cpu *c = M.cpus[from];
+    machine_mmio_write(&M, c, LAPIC_DEFAULT_BASE + 0x310, 4, (uint64_t)dest << 24);
+    machine_mmio_write(&M, c, LAPIC_DEFAULT_BASE + 0x300, 4, lo);
+}
+
+TEST(init_sipi_through_the_machine)
+{
+    CHECK_EQ(smp_machine(3), 0);
+    struct cpu *ap = M.cpus[1], *bsp = M.cpus[0];
+    CHECK_EQ(M.lapic[1].run_state, LAPIC_WAIT_SIPI);
+    CHECK(!smp_cpu_runnable(&M, 1));
+    /* SIPI without INIT first: the AP is in wait-for-SIPI after power-on */
+    icr(0, 1, DM_SIPI << 8 | 0x70);
+    smp_apply_init_sipi(&M, 1);
+    CHECK_EQ(M.lapic[1].run_state, LAPIC_RUN);
+    CHECK_EQ(ap->seg[S_CS].sel, 0x7000);
+    CHECK_EQ(ap->seg[S_CS].base, 0x70000u);
+    CHECK_EQ(ap->rip, 0u);
+    CHECK(!(ap->cr0 & CR0_PE));
+    CHECK(smp_cpu_runnable(&M, 1));
+    /* a second SIPI to a running AP is ignored */
+    ap->rip = 0x1234;
+    icr(0, 1, DM_SIPI << 8 | 0x80);
+    smp_apply_init_sipi(&M, 1);
+    CHECK_EQ(ap->rip, 0x1234u);
+    /* pins on both; INIT the AP: its pins go, the BSP's stay */
+    ap->pin.cr4_pinned = CR4_SMEP;
+    bsp->pin.cr4_pinned = CR4_SMAP;
+    ap->tsc_offset = 777;
+    /* INIT level de-assert does nothing (10.6.1) */
+    icr(0, 1, DM_INIT << 8 | ICR_TRIGGER);
+    smp_apply_init_sipi(&M, 1);
+    CHECK_EQ(M.lapic[1].run_state, LAPIC_RUN);
+    CHECK_EQ(ap->pin.cr4_pinned, CR4_SMEP);
+    icr(0, 1, DM_INIT << 8 | ICR_LEVEL);
+    CHECK_EQ(ap->exit_request, 1);
+    smp_apply_init_sipi(&M, 1);
+    CHECK_EQ(M.lapic[1].run_state, LAPIC_WAIT_SIPI);
+    CHECK_EQ(ap->pin.cr4_pinned, 0u);
+    CHECK_EQ(bsp->pin.cr4_pinned, CR4_SMAP);
+    CHECK_EQ(ap->tsc_offset, 777u); /* INIT keeps the TSC */
+    CHECK(ap->apic_base & APIC_BASE_ENABLE);
+    /* INIT and SIPI latched together before the AP's turn: both apply */
+    icr(0, 2, DM_INIT << 8 | ICR_LEVEL);
+    icr(0, 2, DM_SIPI << 8 | 0x71);
+    icr(0, 2, DM_SIPI << 8 | 0x72); /* the protocol's second: ignored */
+    smp_apply_init_sipi(&M, 2);
+    CHECK_EQ(M.cpus[2]->seg[S_CS].sel, 0x7100);
+    /* fixed and NMI to a CPU waiting for SIPI are dropped */
+    icr(0, 1, DM_NMI << 8);
+    CHECK(!ap->nmi_pending);
+    /* broadcast NMI to the others: the running AP 2 gets it, AP 1 not */
+    icr(0, 0, DM_NMI << 8 | (uint32_t)SH_OTHERS << ICR_SH_SHIFT);
+    CHECK(M.cpus[2]->nmi_pending);
+    CHECK(!ap->nmi_pending && !bsp->nmi_pending);
+    /* fixed with an illegal vector: refused, latched in the sender's ESR */
+    icr(0, 2, 0x05);
+    machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0x280, 4, 0);
+    CHECK_EQ(machine_mmio_read(&M, bsp, LAPIC_DEFAULT_BASE + 0x280, 4),
+             ESR_SEND_ILLEGAL);
+    /* INIT with the self shorthand is invalid: ignored */
+    icr(2, 0, DM_INIT << 8 | ICR_LEVEL | (uint32_t)SH_SELF << ICR_SH_SHIFT);
+    CHECK(!M.lapic[2].init_pending);
+    /* destinations that name no vCPU go nowhere */
+    icr(0, 0x40, DM_INIT << 8 | ICR_LEVEL);
+    CHECK(!M.lapic[1].init_pending && !M.lapic[2].init_pending);
+    /* INIT to the BSP: a machine reset request */
+    icr(1, 0, DM_INIT << 8 | ICR_LEVEL);
+    smp_apply_init_sipi(&M, 0);
+    CHECK_EQ(M.req.kind, SYSREQ_RESET);
+    smp_machine_done();
+}
+
 static const struct unit_test tests[] = {
+    T(init_sipi_through_the_machine),
     T(lapic_reset_state_and_init),
     T(lapic_priority_isr_eoi),
     T(lapic_illegal_vectors_and_esr),
