@@ -458,8 +458,58 @@ TEST(init_sipi_through_the_machine)
     smp_machine_done();
 }
 
+/* Random ICR, APIC page, I/O APIC and PIT traffic from every vCPU of a
+ * 4-vCPU machine, with INIT/SIPI applied as the scheduler would: no
+ * crash, states in range. */
+TEST(random_interrupt_traffic_through_the_machine)
+{
+    CHECK_EQ(smp_machine(4), 0);
+    srand(777);
+    for (int k = 0; k < 100000; k++) {
+        int from = rand() % 4;
+        struct cpu *c = M.cpus[from];
+        uint32_t v = (uint32_t)rand() ^ (uint32_t)rand() << 16;
+        switch (rand() % 5) {
+        case 0:
+            icr(from, (uint8_t)rand(), v);
+            break;
+        case 1:
+            machine_mmio_write(&M, c, LAPIC_DEFAULT_BASE + (uint64_t)(rand() & 0xff0),
+                               4, v);
+            break;
+        case 2:
+            machine_mmio_write(&M, c, IOAPIC_BASE + (uint64_t)(rand() & 0x1f), 4, v);
+            machine_isa_irq(&M, rand() % 20 - 2, rand() & 1);
+            break;
+        case 3:
+            machine_io_out(&M, c, (uint16_t)(0x40 + rand() % 4), 1, v);
+            machine_io_out(&M, c, (uint16_t)(rand() & 1 ? 0x20 : 0xa1), 1, v);
+            break;
+        default:
+            M.vclock += (uint64_t)(rand() & 0xfff);
+            pit8254_update(&M.pit, M.vclock);
+            break;
+        }
+        if (M.req.kind != SYSREQ_NONE)
+            M.req = (struct sysreq){0};
+        int i = rand() % 4;
+        smp_apply_init_sipi(&M, i);
+        lapic_timer_update(&M.lapic[i], M.vclock);
+        (void)smp_cpu_runnable(&M, i);
+        CHECK(M.lapic[i].run_state <= LAPIC_WAIT_SIPI);
+        if (M.cpus[i]->irq_pending) {
+            int vec = M.cpus[i]->irq_pending(&M, M.cpus[i]);
+            CHECK(vec >= -1 && vec <= 255);
+            if (vec >= 0)
+                M.cpus[i]->irq_ack(&M, M.cpus[i], vec);
+        }
+    }
+    smp_machine_done();
+}
+
 static const struct unit_test tests[] = {
     T(init_sipi_through_the_machine),
+    T(random_interrupt_traffic_through_the_machine),
     T(lapic_reset_state_and_init),
     T(lapic_priority_isr_eoi),
     T(lapic_illegal_vectors_and_esr),
