@@ -62,3 +62,9 @@ SNAP_GUEST_SRCS := $(sort $(wildcard tests/snapshot/guest/*.c))
 guests: $(addprefix $(BUILD)/guest/,$(notdir $(SNAP_GUEST_SRCS:.c=.elf)))
 $(eval $(call guest_kernel_rule,tests/snapshot/guest))
 .SECONDARY: $(SNAP_GUEST_SRCS:%=$(BUILD)/guest/obj/%.o)
+
+# Snapshot benchmark kernels (bench/snapshot/guest/*.c): bench/snapshot/run.py.
+SNAP_BENCH_SRCS := $(sort $(wildcard bench/snapshot/guest/*.c))
+guests: $(addprefix $(BUILD)/guest/,$(notdir $(SNAP_BENCH_SRCS:.c=.elf)))
+$(eval $(call guest_kernel_rule,bench/snapshot/guest))
+.SECONDARY: $(SNAP_BENCH_SRCS:%=$(BUILD)/guest/obj/%.o)
