@@ -440,6 +440,18 @@ TEST(init_sipi_through_the_machine)
     icr(0, 0, DM_NMI << 8 | (uint32_t)SH_OTHERS << ICR_SH_SHIFT);
     CHECK(M.cpus[2]->nmi_pending);
     CHECK(!ap->nmi_pending && !bsp->nmi_pending);
+    /* SMI by logical flat destination: LDR bit 2 on AP 2 */
+    machine_mmio_write(&M, M.cpus[2], LAPIC_DEFAULT_BASE + 0xd0, 4, 0x04u << 24);
+    icr(0, 0x04, DM_SMI << 8 | ICR_DESTMODE);
+    CHECK(M.cpus[2]->smi_pending && !bsp->smi_pending);
+    /* a fixed IPI lands in the target's IRR and is offered to its CPU once
+     * the APIC is software-enabled */
+    icr(0, 2, DM_FIXED << 8 | 0x55);
+    CHECK_EQ(M.cpus[2]->irq_pending(&M, M.cpus[2]), -1);
+    machine_mmio_write(&M, M.cpus[2], LAPIC_DEFAULT_BASE + 0xf0, 4, 0x1ff);
+    CHECK_EQ(M.cpus[2]->irq_pending(&M, M.cpus[2]), 0x55);
+    M.cpus[2]->irq_ack(&M, M.cpus[2], 0x55);
+    CHECK_EQ(M.cpus[2]->irq_pending(&M, M.cpus[2]), -1);
     /* fixed with an illegal vector: refused, latched in the sender's ESR */
     icr(0, 2, 0x05);
     machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0x280, 4, 0);
