@@ -8,7 +8,7 @@
  * offset is non-canonical"). */
 static void check_target(struct cpu *c, uint64_t t)
 {
-    if (c->code_size == 8 && (uint64_t)(((int64_t)t << 16) >> 16) != t)
+    if (c->code_size == 8 && (uint64_t)((int64_t)(t << 16) >> 16) != t)
         cpu_raise(c, EXC_GP, 0);
 }
 
