@@ -231,12 +231,20 @@ int snap_out_finish(struct snap_out *o, char *err, size_t errlen)
         }
     } else {
         shutdown(o->fd, SHUT_WR);
-        /* Wait for the receiver to close: it has read everything. */
-        char c;
-        while (read(o->fd, &c, 1) > 0 || errno == EINTR)
-            ;
+        /* The receiver answers one SNAP_ACK byte once it has loaded the
+         * stream; anything else (it closed) means it refused it. */
+        uint8_t ack = 0;
+        ssize_t n;
+        do
+            n = read(o->fd, &ack, 1);
+        while (n < 0 && errno == EINTR);
         close(o->fd);
         o->fd = -1;
+        if (n != 1 || ack != SNAP_ACK) {
+            free(o->buf);
+            o->buf = NULL;
+            return fail(err, errlen, "the destination did not accept the stream (see its error output)");
+        }
     }
     free(o->buf);
     o->buf = NULL;
@@ -299,6 +307,7 @@ int snap_in_open(struct snap_in *in, const char *uri, char *err, size_t errlen)
         return -1;
     if (u.kind == SNAP_URI_FILE) {
         struct stat st;
+        in->is_file = true;
         in->fd = open(u.path, O_RDONLY | O_CLOEXEC);
         if (in->fd < 0)
             return fail(err, errlen, "%s: %s", u.path, strerror(errno));
@@ -311,6 +320,13 @@ int snap_in_open(struct snap_in *in, const char *uri, char *err, size_t errlen)
     }
     in->fd = listen_accept(&u, uri, err, errlen);
     return in->fd < 0 ? -1 : 0;
+}
+
+void snap_in_ack(struct snap_in *in)
+{
+    const uint8_t ack = SNAP_ACK;
+    if (in->fd >= 0 && !in->is_file)
+        (void)!write(in->fd, &ack, 1);
 }
 
 void snap_in_close(struct snap_in *in)

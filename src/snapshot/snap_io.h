@@ -36,6 +36,9 @@ void snap_out_abort(struct snap_out *o);
 int snap_in_open(struct snap_in *in, const char *uri, char *err,
                  size_t errlen);
 void snap_in_close(struct snap_in *in);
+/* A socket source: tell the sender the stream was loaded. */
+#define SNAP_ACK 0x06
+void snap_in_ack(struct snap_in *in);
 /* Read exactly n bytes. 0; 1 at a clean end of stream before the first
  * byte; -1 on a short read or an error (errno in *e, 0 for EOF). */
 int snap_in_read(struct snap_in *in, void *p, size_t n, int *e);

@@ -696,9 +696,10 @@ int snapshot_load(struct machine *m, const char *uri, char *err, size_t errlen)
     if (madvise(m->ram, m->ram_size, MADV_DONTNEED) < 0)
         memset(m->ram, 0, m->ram_size);
     int rc = snap_parse(&in, &t, msg, sizeof msg);
-    snap_in_close(&in);
-    if (rc < 0)
+    if (rc < 0) {
+        snap_in_close(&in);
         return fail(err, errlen, "%s: %s", uri, msg);
+    }
 
     struct vmstate s;
     vmstate_init_reader(&s, t.devices, t.devices_len);
@@ -708,8 +709,12 @@ int snapshot_load(struct machine *m, const char *uri, char *err, size_t errlen)
         rc = -1;
     }
     free(t.devices);
-    if (rc < 0)
+    if (rc < 0) {
+        snap_in_close(&in);
         return fail(err, errlen, "%s: DEVICES section: %s", uri, msg);
+    }
+    snap_in_ack(&in); /* the sender may now report "completed" */
+    snap_in_close(&in);
 
     m->vclock = t.vclock;
     m->resets = t.resets;

@@ -72,6 +72,7 @@ int snapshot_load(struct machine *m, const char *uri, char *err,
 /* A byte source: an fd, or a memory buffer (fd < 0). */
 struct snap_in {
     int fd;
+    bool is_file;
     const uint8_t *mem;
     size_t memlen, mempos;
     uint64_t consumed;

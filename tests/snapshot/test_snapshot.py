@@ -335,6 +335,27 @@ def tcp_live_migration(ctx):
 
 
 @test
+def refused_live_migration(ctx):
+    """A destination that refuses the stream (other -m): the source learns
+    it (failed, not completed) and goes on running."""
+    path = os.path.join(ctx.tmp, "mig.sock")
+    dst = ctx.vm(["-incoming", "unix:" + path], qmp=False, mem="256")
+    dst.wait_stderr("waiting for migration")
+    src = ctx.vm()
+    q = src.connect()
+    src.wait_serial(r"snap_pin: progress")
+    q.ok("migrate", {"uri": "unix:" + path})
+    q.event("MIGRATION", lambda d: d.get("status") in ("failed", "completed"))
+    info = q.ok("query-migrate")
+    check(info["status"] == "failed", f"query-migrate: {info}")
+    check(q.ok("query-status")["status"] == "running", "source did not resume")
+    check(dst.wait_exit() == 1 and "machine mismatch" in dst.stderr(), dst.stderr())
+    check("snap_pin" not in dst.serial(), "the refused destination ran the guest")
+    src.wait_serial(r"snap_pin: final %d of %d" % (ATTEMPTS, ATTEMPTS))
+    check(src.wait_exit() == DONE_STATUS, "source did not finish after the failed migration")
+
+
+@test
 def failed_migration_keeps_running(ctx):
     src = ctx.vm()
     q = src.connect()
