@@ -248,6 +248,7 @@ struct cpu {
     uint64_t mtrr_fixed[11];
     uint64_t mtrr_var[16];
     uint32_t log_int_seq; /* -d int event counter (QEMU's "count") */
+    uint64_t fault_icount; /* icount at the last fault delivery (except.c) */
 };
 
 /* ---- lifecycle (exec.c / system.c) ---- */

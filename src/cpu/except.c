@@ -346,6 +346,12 @@ void cpu_deliver_pending(struct cpu *c)
     c->fault_vec = -1;
     if (vec < 0)
         return;
+    /* A handler that faults on its first instruction loops forever (as on
+     * hardware) without retiring anything: back-to-back faults each use
+     * up one slot of the budget so cpu_run() still returns to the host. */
+    if (c->icount == c->fault_icount)
+        c->icount++;
+    c->fault_icount = c->icount;
     deliver_event(c, vec, err, EV_EXC);
 }
 

@@ -69,6 +69,7 @@ void cpu_reset(struct cpu *c)
     c->fault_err = CPU_NOERR;
     c->delivering = -1;
     c->shutdown = false;
+    c->fault_icount = ~0ull;
 
     cpu_update_mode(c);
     tlb_flush_all(c);

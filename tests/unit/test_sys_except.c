@@ -442,6 +442,19 @@ TEST(smi_round_trip_restores_every_mode_with_pins)
     smi_round_trip(H_REAL, 0);
 }
 
+
+/* A #GP handler whose first instruction faults again loops forever, as on
+ * hardware, but each delivery uses budget: cpu_run() still returns. */
+TEST(endless_fault_loop_still_returns_to_the_host)
+{
+    struct harness *h = setup(H_PROT32);
+    h_seg(&h->c, S_DS, 0x10, 0, 0xffffffff, 0xc091); /* DS: read-only data */
+    h_load(h, p32_badsel, GUEST_LEN(p32_badsel));
+    CHECK_EQ(h_run_n(h, 500), CPU_EXIT_BUDGET);
+    CHECK(h->c.icount >= 500);
+    h_free(h);
+}
+
 static const struct unit_test tests[] = {
     T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
     T(real_mode_fault_pushes_faulting_ip),
@@ -462,5 +475,6 @@ static const struct unit_test tests[] = {
     T(iret_unblocks_nmi),
     T(log_int_lines_match_qemu_format),
     T(smi_round_trip_restores_every_mode_with_pins),
+    T(endless_fault_loop_still_returns_to_the_host),
 };
 UNIT_MAIN(tests)
