@@ -61,6 +61,17 @@ static void deliver(struct machine *m, int i, unsigned dm, int vec,
     }
 }
 
+/* Lowest-priority delivery (SDM 10.6.2.4): of the matching running
+ * vCPUs, the one with the lowest TPR; ties go to the lowest index. */
+static int pick_lowest(struct machine *m, int best, int i)
+{
+    if (m->lapic[i].run_state != LAPIC_RUN)
+        return best;
+    if (best < 0 || (m->lapic[i].tpr & 0xff) < (m->lapic[best].tpr & 0xff))
+        return i;
+    return best;
+}
+
 static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
                      uint32_t hi)
 {
@@ -87,6 +98,7 @@ static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
     if (sh == SH_SELF && dm != DM_FIXED)
         return;
     bool lvl = (lo & ICR_TRIGGER) != 0;
+    int lowest = -1;
     for (int i = 0; i < m->ncpus; i++) {
         bool hit;
         switch (sh) {
@@ -97,13 +109,14 @@ static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
         }
         if (!hit)
             continue;
+        if (dm == DM_LOWEST) {
+            lowest = pick_lowest(m, lowest, i);
+            continue;
+        }
         deliver(m, i, dm, vec, lvl);
-        /* Lowest priority: one CPU of the set. All our CPUs have equal
-         * priority class in practice; take the first (SDM 10.6.2.4 allows
-         * any focus/arbitration choice). */
-        if (dm == DM_LOWEST)
-            break;
     }
+    if (lowest >= 0)
+        deliver(m, lowest, dm, vec, lvl);
 }
 
 /* The 8259 pair's INTR reaches the BSP while its APIC is globally
@@ -189,13 +202,17 @@ static void ioapic_deliver(void *opaque, uint8_t dest, bool logical,
     struct machine *m = opaque;
     if ((dm == DM_FIXED || dm == DM_LOWEST) && vec < 16)
         return;
+    int lowest = -1;
     for (int i = 0; i < m->ncpus; i++) {
         if (!lapic_match_dest(&m->lapic[i], dest, logical))
             continue;
-        deliver(m, i, dm, vec, level);
         if (dm == DM_LOWEST)
-            break;
+            lowest = pick_lowest(m, lowest, i);
+        else
+            deliver(m, i, dm, vec, level);
     }
+    if (lowest >= 0)
+        deliver(m, lowest, dm, vec, level);
 }
 
 static void lapic_eoi(void *opaque, int vec)

@@ -452,6 +452,19 @@ TEST(init_sipi_through_the_machine)
     CHECK_EQ(M.cpus[2]->irq_pending(&M, M.cpus[2]), 0x55);
     M.cpus[2]->irq_ack(&M, M.cpus[2], 0x55);
     CHECK_EQ(M.cpus[2]->irq_pending(&M, M.cpus[2]), -1);
+    /* lowest priority to {0, 2}: the lower TPR wins */
+    machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0xd0, 4, 0x04u << 24);
+    machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0x80, 4, 0x30);
+    machine_mmio_write(&M, M.cpus[2], LAPIC_DEFAULT_BASE + 0x80, 4, 0x10);
+    icr(1, 0x04, DM_LOWEST << 8 | ICR_DESTMODE | 0x66);
+    CHECK(M.lapic[2].irr[0x66 >> 5] & (1u << (0x66 & 31)));
+    CHECK(!(M.lapic[0].irr[0x66 >> 5] & (1u << (0x66 & 31))));
+    machine_mmio_write(&M, M.cpus[2], LAPIC_DEFAULT_BASE + 0x80, 4, 0x40);
+    icr(1, 0x04, DM_LOWEST << 8 | ICR_DESTMODE | 0x67);
+    CHECK(M.lapic[0].irr[0x67 >> 5] & (1u << (0x67 & 31)));
+    CHECK(!(M.lapic[2].irr[0x67 >> 5] & (1u << (0x67 & 31))));
+    machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0x80, 4, 0);
+    machine_mmio_write(&M, M.cpus[2], LAPIC_DEFAULT_BASE + 0x80, 4, 0);
     /* fixed with an illegal vector: refused, latched in the sender's ESR */
     icr(0, 2, 0x05);
     machine_mmio_write(&M, bsp, LAPIC_DEFAULT_BASE + 0x280, 4, 0);
