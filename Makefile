@@ -64,10 +64,16 @@ FUZZ_RUNS  ?= 1500
 # into fuzz/corpus: reduced, meaningful cases are copied there by hand.
 FUZZ_OPTS  := -max_len=65536 -timeout=10 -rss_limit_mb=2048
 
-fuzz-lib:
+# The library is brought up to date by a sub-make every time (fuzz-force);
+# a harness is relinked only when the archive or its source changed.
+.PHONY: fuzz-force
+fuzz-lib: $(FUZZ_BUILD)/libpinvm.a
+ifneq ($(BUILD),$(FUZZ_BUILD))
+$(FUZZ_BUILD)/libpinvm.a: fuzz-force
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1" SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libpinvm.a
+endif
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz-lib
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libpinvm.a tests/unit/cpu_harness.h
 	clang -std=gnu17 -g -O1 -Wall -Wextra -Werror -Isrc -Itests/unit $(FUZZ_SAN) -fsanitize=fuzzer \
 	    -o $@ $< $(FUZZ_BUILD)/libpinvm.a $(LDLIBS)
 
