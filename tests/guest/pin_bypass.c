@@ -26,13 +26,17 @@
  *   B14 SMAP pinned last, then cleared with every encoding of B1
  *   B15 an SMI (self-IPI, delivery mode SMI): SMM entry clears CR4 and RSM
  *       reloads it; afterwards every pin still holds
+ *   B16 a second vCPU (-smp 2): pins are per CPU. The AP pins SMEP and
+ *       cannot clear it; it writes 0 to its PINNED MSRs; INIT-SIPI-SIPI of
+ *       the AP clears the AP's pins (by design: the RFC has each CPU pin on
+ *       its own bring-up path) while the BSP's pins hold throughout
  *
  *   TODO(smm): SMI with a tampered SMRAM save state (CR0/CR4 images with a
  *       pinned bit cleared), then RSM: must fail with shutdown (smm.c keeps
  *       the save area host-side for now, so a guest cannot edit it yet).
- *   TODO(smp): INIT/SIPI of an AP: INIT clears that AP's pins by design
- *       (RFC); check the BSP's pins survive and an AP cannot clear the
- *       BSP's (after the SMP issue).
+ *   TODO(smp): an AP sending INIT to the BSP: the BSP restarts unpinned
+ *       (by design) but also loses this test; needs a kernel built around
+ *       it.
  *   TODO(snapshot): a snapshot whose saved CR0/CR4 or pin masks were
  *       edited must be refused or restore the pins (after snapshots land).
  *   (The legacy-mode 32-bit task switch with a different CR3 and the
@@ -41,6 +45,8 @@
 #include "kit.h"
 #include "crpin.h"
 #include "smp.h"
+
+// @pinvm-args: -smp 2
 
 /* ---- B1: one stub per (CR, register, encoding) ------------------------
  * crstub(val): loads val into every GPR but RSP, runs one MOV to CR, and
@@ -359,6 +365,54 @@ static void msrs(void)
     report_prefix(NULL);
 }
 
+/* ---- B16: a second vCPU ------------------------------------------------- */
+
+static volatile u32 ap_pin_rc, ap_clear_vec, ap_cr4_after, ap_zero_vec, ap_unpinned_vec;
+
+static void ap_pin(int cpu, void *arg)
+{
+    (void)cpu; (void)arg;
+    u64 cr4 = read_cr4() | X86_CR4_SMEP;
+    write_cr4(cr4);
+    ap_pin_rc = (u32)wrmsr_safe(MSR_KVM_CR4_PINNED, X86_CR4_SMEP);
+    ap_zero_vec = (u32)wrmsr_safe(MSR_KVM_CR4_PINNED, 0);
+    ap_clear_vec = (u32)write_cr4_safe(cr4 & ~X86_CR4_SMEP);
+    ap_cr4_after = (u32)read_cr4();
+}
+
+static void ap_after_init(int cpu, void *arg)
+{
+    (void)cpu; (void)arg;
+    u64 cr4 = read_cr4() | X86_CR4_SMEP;
+    write_cr4(cr4);
+    ap_unpinned_vec = (u32)write_cr4_safe(cr4 & ~X86_CR4_SMEP);
+}
+
+static void second_cpu(void)
+{
+    u64 cr0 = read_cr0(), cr4 = read_cr4();
+
+    report_prefix("B16");
+    if (smp_cpu_count() < 2) {
+        report_skip("needs -smp 2");
+        report_prefix(NULL);
+        return;
+    }
+    apic_enable();
+    bool up = smp_start_ap(1, 1, ap_pin, NULL) == 0 && smp_wait_done(1);
+    report(up && ap_pin_rc == (u32)-1 && ap_zero_vec == (u32)-1 && ap_clear_vec == GP_VECTOR &&
+           (ap_cr4_after & X86_CR4_SMEP),
+           "AP: pins SMEP, writes 0 to PINNED, clearing SMEP is #GP");
+    up = smp_start_ap(1, 1, ap_after_init, NULL) == 0 && smp_wait_done(1);
+    report(up && ap_unpinned_vec == (u32)-1,
+           "AP after INIT-SIPI: its pins are cleared (by design), SMEP clears");
+    report(read_cr0() == cr0 && read_cr4() == cr4 &&
+           write_cr4_safe(cr4 & ~X86_CR4_SMEP) == GP_VECTOR &&
+           write_cr0_safe(cr0 & ~X86_CR0_WP) == GP_VECTOR && read_cr4() == cr4 &&
+           read_cr0() == cr0, "BSP: SMEP and WP still pinned after all that");
+    report_prefix(NULL);
+}
+
 int main(struct mb_info *mbi)
 {
     u64 cr0p = 0, cr4p = 0;
@@ -404,8 +458,9 @@ int main(struct mb_info *mbi)
            write_cr0_safe(cr0 & ~X86_CR0_WP) == GP_VECTOR && read_cr0() == cr0,
            "after an SMI: SMEP and WP still pinned");
     report_prefix(NULL);
+    second_cpu();
     report_skip("TODO(smm): SMI with a tampered save state (after the SMM issue)");
-    report_skip("TODO(smp): INIT/SIPI (after the SMP issue)");
+    report_skip("TODO(smp): an AP sending INIT to the BSP (it resets the BSP, ending this test)");
     report_skip("TODO(snapshot): snapshot tampering (after snapshots)");
     report_skip("TODO(task32): legacy-mode 32-bit task switch with another CR3");
     return report_summary();
