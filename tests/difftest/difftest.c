@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <cpuid.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -436,6 +437,20 @@ static void gen_muldiv(struct gen *g)
     note(g, t);
 }
 
+/* Host features the generator relies on: without them the host runs
+ * F3 0F BC/BD as BSF/BSR and F3 0F B8 is #UD. */
+static bool host_lzcnt, host_tzcnt, host_popcnt;
+static void host_features(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d))
+        host_popcnt = c >> 23 & 1;
+    if (__get_cpuid(0x80000001, &a, &b, &c, &d))
+        host_lzcnt = c >> 5 & 1;   /* ABM/LZCNT */
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        host_tzcnt = b >> 3 & 1;   /* BMI1 */
+}
+
 static void gen_bits(struct gen *g)
 {
     /* BT/BTS/BTR/BTC (0F A3/AB/B3/BB reg, 0F BA /4-7 imm8), register
@@ -486,9 +501,15 @@ static void gen_bits(struct gen *g)
         flags_after(g, F_ZF, F_CF | F_OF | F_SF | F_AF | F_PF);
         return;
     }
+    uint8_t op = kind == 3 ? 0xb8 : rn(2) ? 0xbc : 0xbd;
+    if ((op == 0xb8 && !host_popcnt) || (op == 0xbc && !host_tzcnt) ||
+        (op == 0xbd && !host_lzcnt)) {
+        flags_after(g, 0, 0);      /* the host lacks it: emit nothing */
+        return;
+    }
     begin(g);
     emit(g, 0xf3);                 /* mandatory prefix before REX */
-    opc[1] = kind == 3 ? 0xb8 : rn(2) ? 0xbc : 0xbd;
+    opc[1] = op;
     struct modrm_op o = { .size = size, .opc = opc, .nopc = 2, .reg = rdst(),
                           .rm = rn(4) ? rsrc() : -1 };
     emit_modrm(g, &o);             /* F3 [66] [REX] 0F xx */
@@ -1134,6 +1155,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    host_features();
     if (native_init() < 0) {
         printf("0 passed, 1 failed\n");
         return 1;
