@@ -63,6 +63,7 @@ static int boot(struct machine *m, char *err, size_t errlen)
         cpu_reset(c);
         apply_cpu_config(m, c);
         c->exit_request = 0;
+        apm_smm_firmware(c); /* SMBASE and the SMI handler in SMRAM */
     }
     if (!m->boot_blob) {
         if (multiboot_load_file(m->ram, m->ram_size, &p, &m->boot, err, errlen) < 0)
@@ -161,17 +162,26 @@ static void report_stuck(struct machine *m)
         fprintf(stderr, "pinvm: guest halted waiting for an interrupt, but no interrupt source is enabled; nothing can wake it\n");
 }
 
-/* The earliest armed, unmasked LAPIC timer expiry of a running vCPU, or
- * the PIT's next IRQ0, whichever comes first; 0 if none. */
+/* The earliest timer event that could wake a vCPU: an armed, unmasked
+ * LAPIC timer of a running vCPU with IF=1, or the PIT's next IRQ0 if it
+ * is routed and some running vCPU has IF=1; 0 if none (a vCPU halted with
+ * IF=0 stays halted whatever its timer does). */
 static uint64_t next_timer(struct machine *m)
 {
-    uint64_t next = smp_irq0_routed(m) ? pit8254_next(&m->pit) : 0;
+    uint64_t next = 0;
+    bool any_if = false;
     for (int i = 0; i < m->ncpus; i++) {
-        uint64_t t = m->lapic[i].run_state == LAPIC_RUN
-                         ? lapic_timer_next(&m->lapic[i]) : 0;
+        if (m->lapic[i].run_state != LAPIC_RUN ||
+            !(m->cpus[i]->eflags & F_IF))
+            continue;
+        any_if = true;
+        uint64_t t = lapic_timer_next(&m->lapic[i]);
         if (t && (!next || t < next))
             next = t;
     }
+    uint64_t p = any_if && smp_irq0_routed(m) ? pit8254_next(&m->pit) : 0;
+    if (p && (!next || p < next))
+        next = p;
     return next;
 }
 

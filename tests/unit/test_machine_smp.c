@@ -348,26 +348,37 @@ static struct machine M;
 static struct pinvm_config CFG;
 static char kpath[32];
 
+static int smp_machine_code(int ncpus, const uint8_t *code, size_t n);
+
 static int smp_machine(int ncpus)
 {
+    static const uint8_t hlt = 0xf4;
+    return smp_machine_code(ncpus, &hlt, 1);
+}
+
+static int smp_machine_code(int ncpus, const uint8_t *code, size_t n)
+{
     char err[256];
-    uint8_t k[0x24] = {0};
+    uint8_t k[0x20 + 64] = {0};
+    if (n > 64)
+        return -1;
     put32le(k, 0x1BADB002);
     put32le(k + 4, 0x10000);
     put32le(k + 8, (uint32_t)-(0x1BADB002u + 0x10000u));
     put32le(k + 12, 0x100000);
     put32le(k + 16, 0x100000);
     put32le(k + 28, 0x100020);
-    k[0x20] = 0xf4;
+    memcpy(k + 0x20, code, n);
     strcpy(kpath, "/tmp/pinvm-smpk-XXXXXX");
     int fd = mkstemp(kpath);
-    if (fd < 0 || write(fd, k, sizeof k) != (ssize_t)sizeof k)
+    if (fd < 0 || write(fd, k, 0x20 + n) != (ssize_t)(0x20 + n))
         return -1;
     close(fd);
     config_defaults(&CFG);
     CFG.kernel = kpath;
     CFG.serial = SERIAL_NONE;
     CFG.smp = ncpus;
+    CFG.no_reboot = true;
     if (machine_init(&M, &CFG, err, sizeof err) < 0 ||
         machine_start(&M, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -532,7 +543,27 @@ TEST(random_interrupt_traffic_through_the_machine)
     smp_machine_done();
 }
 
+/* HLT with IF=0 ends the machine even while a periodic LAPIC timer runs:
+ * the timer cannot wake it (the idle clock must not wait for it). */
+TEST(hlt_with_if0_and_a_running_timer_still_ends)
+{
+    static const uint8_t code[] = {
+        0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* SVR 0x1ff */
+        0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, 0x30, 0x00, 0x02, 0x00, /* LVTT periodic 0x30 */
+        0xc7, 0x05, 0x80, 0x03, 0xe0, 0xfe, 0xe8, 0x03, 0x00, 0x00, /* TMICT 1000 */
+        0xfa, 0xf4,                                                 /* cli; hlt */
+    };
+    for (int n = 1; n <= 2; n++) {
+        CHECK_EQ(smp_machine_code(n, code, sizeof code), 0);
+        CHECK_EQ(machine_run(&M), 1);
+        CHECK(M.cpus[0]->halted);
+        CHECK(M.lapic[0].timer_deadline != 0); /* the timer was running */
+        smp_machine_done();
+    }
+}
+
 static const struct unit_test tests[] = {
+    T(hlt_with_if0_and_a_running_timer_still_ends),
     T(init_sipi_through_the_machine),
     T(random_interrupt_traffic_through_the_machine),
     T(lapic_reset_state_and_init),
