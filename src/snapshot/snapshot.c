@@ -153,6 +153,7 @@ static void put_cpu(struct vmstate *s, struct cpu *c)
     vmstate_put_u64(s, c->icount);
     vmstate_put_u32(s, c->cpuid_features_off);
     vmstate_put_u32(s, c->log_int_seq);
+    vmstate_put_u64(s, c->fault_icount);
 }
 
 static bool page_zero(const uint8_t *p)
@@ -388,6 +389,7 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
     c->icount = vmstate_get_u64(s);
     c->cpuid_features_off = vmstate_get_u32(s);
     c->log_int_seq = vmstate_get_u32(s);
+    c->fault_icount = vmstate_get_u64(s);
     if (!vmstate_ok(s))
         return fail(err, errlen, "CPU section: record of vCPU %d truncated", index);
     for (int i = 0; i < 6; i++)
