@@ -159,7 +159,10 @@ void lapic_timer_update(struct lapic *a, uint64_t t)
 
 uint64_t lapic_timer_next(const struct lapic *a)
 {
-    if (a->lvt[LVT_TIMER] & LVT_MASKED)
+    uint32_t lvt = a->lvt[LVT_TIMER];
+    int vec = (int)(lvt & 0xff);
+    /* Masked, or its vector still pending: firing changes nothing. */
+    if ((lvt & LVT_MASKED) || (a->irr[vec >> 5] & (1u << (vec & 31))))
         return 0;
     return a->timer_deadline;
 }

@@ -97,7 +97,8 @@ int lapic_pending(const struct lapic *a);
 void lapic_ack(struct lapic *a, int vec);
 /* Fire the timer if its deadline has come (between slices). */
 void lapic_timer_update(struct lapic *a, uint64_t now);
-/* The clock tick the timer next fires at with its LVT unmasked, or 0. */
+/* The clock tick the timer next fires at, or 0 if firing would change
+ * nothing (LVT masked, or its vector already waiting in IRR). */
 uint64_t lapic_timer_next(const struct lapic *a);
 /* Destination matching for an IPI (SDM 10.6.2): physical (APIC ID, 0xFF
  * = all) or logical (flat or cluster model against LDR/DFR). */

@@ -161,10 +161,14 @@ TEST(lapic_timer_modes_on_fake_clock)
     F.now = 2600;
     lapic_timer_update(&a, F.now);
     CHECK_EQ(lapic_pending(&a), 0x70);
-    CHECK_EQ(lapic_timer_next(&a), 4200u); /* reloaded */
+    CHECK_EQ(a.timer_deadline, 4200u);     /* reloaded */
+    CHECK_EQ(lapic_timer_next(&a), 0u);    /* but 0x70 waits in IRR: no wake */
+    lapic_ack(&a, 0x70);
+    wr(&a, 0xb0, 0);
+    CHECK_EQ(lapic_timer_next(&a), 4200u);
     F.now = 100000;                         /* many periods late */
     lapic_timer_update(&a, F.now);
-    CHECK(lapic_timer_next(&a) > F.now && lapic_timer_next(&a) <= F.now + 1600);
+    CHECK(a.timer_deadline > F.now && a.timer_deadline <= F.now + 1600);
     wr(&a, 0x380, 0);
     CHECK_EQ(lapic_timer_next(&a), 0u);
     CHECK_EQ(rd(&a, 0x390), 0u);
@@ -562,8 +566,27 @@ TEST(hlt_with_if0_and_a_running_timer_still_ends)
     }
 }
 
+/* HLT with IF=1 but TPR above the timer's class: the first expiry leaves
+ * the vector in IRR, later ones change nothing, so the machine ends
+ * instead of advancing the clock forever. */
+TEST(hlt_with_the_timer_blocked_by_tpr_ends)
+{
+    static const uint8_t code[] = {
+        0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00, /* SVR 0x1ff */
+        0xc7, 0x05, 0x80, 0x00, 0xe0, 0xfe, 0xf0, 0x00, 0x00, 0x00, /* TPR 0xf0 */
+        0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, 0x30, 0x00, 0x02, 0x00, /* LVTT periodic 0x30 */
+        0xc7, 0x05, 0x80, 0x03, 0xe0, 0xfe, 0xe8, 0x03, 0x00, 0x00, /* TMICT 1000 */
+        0xfb, 0xf4,                                                 /* sti; hlt */
+    };
+    CHECK_EQ(smp_machine_code(1, code, sizeof code), 0);
+    CHECK_EQ(machine_run(&M), 1);
+    CHECK(M.lapic[0].irr[0x30 >> 5] & (1u << (0x30 & 31)));
+    smp_machine_done();
+}
+
 static const struct unit_test tests[] = {
     T(hlt_with_if0_and_a_running_timer_still_ends),
+    T(hlt_with_the_timer_blocked_by_tpr_ends),
     T(init_sipi_through_the_machine),
     T(random_interrupt_traffic_through_the_machine),
     T(lapic_reset_state_and_init),
