@@ -90,7 +90,7 @@ static const struct opdesc map1[256] = {
     [0x58 ... 0x5f] = ROW(op_pop_Z, Zv, _, _, D_D64),
     [0x60] = ROW(op_pusha, _, _, _, D_I64),
     [0x61] = ROW(op_popa, _, _, _, D_I64),
-    /* 62 BOUND: not implemented (#UD); in 64-bit mode EVEX */
+    [0x62] = ROW(op_bound, Gv, M, _, D_I64),             /* 64: EVEX, #UD */
     [0x63] = ROW(op_arpl, Ew, Gw, _, D_I64 | D_END),     /* 64: MOVSXD */
     [0x68] = ROW(op_push_I, Iz, _, _, D_D64),
     [0x69] = ROW(op_imul_GEI, Gv, Ev, Iz, 0),
@@ -166,6 +166,7 @@ static const struct opdesc map1[256] = {
     [0xd3] = GRP(G2, Ev, CL, 0),
     [0xd4] = ROW(op_aam, Ib, _, _, D_I64),
     [0xd5] = ROW(op_aad, Ib, _, _, D_I64),
+    [0xd6] = ROW(op_salc, _, _, _, D_I64),    /* undocumented, as on Intel/AMD/QEMU */
     [0xd7] = ROW(op_xlat, _, _, _, 0),
     /* D8-DF: x87, #UD */
     [0xe0] = ROW(op_loopne, Jb, _, _, D_F64 | D_END),
@@ -534,8 +535,15 @@ opcode:;
                 o2 = g->o2;
             if (code_size == 8 && !byte && ((f & D_F64) || ((f & D_D64) && !opsz66)))
                 i->opsize = 8;
-            if (d->grp == G15 && (((m >> 3) & 7) == 7 ? 0 : i->mod != 3))
-                goto ud; /* fences are register forms; /7 mem is CLFLUSH */
+            if (d->grp == G15) {
+                /* LFENCE/MFENCE/SFENCE (/5-/7 reg) and CLFLUSH (/7 mem)
+                 * take no 66/F2/F3; 66 /6, /7 mem are CLWB, CLFLUSHOPT
+                 * (SDM Vol 2 Table A-6, group 15) */
+                unsigned r = (m >> 3) & 7;
+                bool mem = i->mod != 3;
+                if (rep || (opsz66 && !(mem && r >= 6)) || (mem && r < 7 && !opsz66))
+                    goto ud;
+            }
         }
         if (o1 == Rd || o2 == Rd) {
             /* MOV to/from CR/DR: mod is ignored, always a register
@@ -625,6 +633,9 @@ opcode:;
         goto ud;
 
     /* mandatory-prefix rows */
+    if (i->map == 1 && op == 0x01 && (i->modrm == 0xca || i->modrm == 0xcb) &&
+        (opsz66 || rep))
+        goto ud; /* CLAC/STAC: no 66/F2/F3 */
     if (i->map == 1 && op == 0xb8 && rep != 0xf3)
         goto ud; /* POPCNT needs F3 */
 

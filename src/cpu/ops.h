@@ -137,6 +137,7 @@ OP(op_lahf); OP(op_sahf);
 OP(op_clc); OP(op_stc); OP(op_cmc); OP(op_cld); OP(op_std);
 OP(op_xlat);
 OP(op_daa); OP(op_das); OP(op_aaa); OP(op_aas); OP(op_aam); OP(op_aad);
+OP(op_salc); OP(op_bound);
 
 /* control flow and stack (ops_branch.c) */
 OP(op_jcc); OP(op_jmp);

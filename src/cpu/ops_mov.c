@@ -387,3 +387,25 @@ void op_aad(struct cpu *c, const struct insn *i)
     c->regs[R_RAX] = (c->regs[R_RAX] & ~0xffffull) | al;
     lf_set(&c->lf, LF_LOGIC, 1, al, 0, 0);
 }
+
+/* D6 SALC (undocumented, not in 64-bit mode): AL = CF ? FF : 00, flags
+ * unchanged. Every Intel/AMD CPU and QEMU have it. */
+void op_salc(struct cpu *c, const struct insn *i)
+{
+    (void)i;
+    set_al(c, lf_cf(&c->lf) ? 0xff : 0);
+}
+
+/* 62 /r BOUND r, m16&16 / m32&32: #BR (a fault) unless lower <= index <=
+ * upper, all signed (SDM Vol 2 BOUND). */
+void op_bound(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    unsigned s = lf_szidx(sz);
+    uint64_t ea = insn_ea(c, i);
+    int64_t lo = lf_sext(mem_read(c, i->seg, ea, sz), s);
+    int64_t hi = lf_sext(mem_read(c, i->seg, (ea + (uint64_t)sz) & addr_mask(i), sz), s);
+    int64_t idx = lf_sext(op_get_reg(c, i, sz), s);
+    if (idx < lo || idx > hi)
+        cpu_raise(c, EXC_BR, CPU_NOERR);
+}

@@ -330,7 +330,25 @@ TEST(real_mode_16bit_ops_and_addressing)
     h_free(&h);
 }
 
+GUEST_ASM(salc_bound, ".code32",
+          "stc\n .byte 0xd6\n mov %al, %bl\n clc\n .byte 0xd6\n mov %al, %bh\n"
+          "mov $0x100000, %esi\n movl $-5, (%esi)\n movl $10, 4(%esi)\n"
+          "mov $-5, %eax\n bound %eax, (%esi)\n mov $10, %eax\n bound %eax, (%esi)\n"
+          "mov $11, %eax\n bound_fail: bound %eax, (%esi)\n hlt");
+extern const uint8_t bound_fail[];
+TEST(salc_and_bound_in_32bit)
+{
+    h_init(&h, H_PROT32);
+    h_load(&h, salc_bound, GUEST_LEN(salc_bound));
+    h_run(&h);
+    CHECK_EQ(h.c.regs[R_RBX] & 0xffff, 0x00ff);
+    CHECK_EQ(h_vector(&h), EXC_BR); /* 11 > upper bound 10: #BR, a fault */
+    CHECK_EQ(h_frame(&h, 0), H_CODE + (uint64_t)(bound_fail - salc_bound));
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
+    T(salc_and_bound_in_32bit),
     T(add_sets_cf_zf_af_pf), T(add_signed_overflow_sets_of_sf),
     T(adc_sbb_propagate_carry), T(jcc_signed_unsigned_conditions),
     T(inc_dec_preserve_cf_neg_sets_it), T(shift_by_one_sets_of),

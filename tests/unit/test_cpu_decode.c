@@ -147,12 +147,19 @@ TEST(invalid_encodings_raise_ud)
     static const uint8_t push_es64[] = { 0x06, 0xf4 };
     static const uint8_t popcnt_nof3[] = { 0x0f, 0xb8, 0xc0, 0xf4 };
     static const uint8_t map38[] = { 0x66, 0x0f, 0x38, 0x00, 0xc1, 0xf4 };
+    static const uint8_t sfence66[] = { 0x66, 0x0f, 0xae, 0xf8, 0xf4 };
+    static const uint8_t clflush_f3[] = { 0xf3, 0x0f, 0xae, 0x38, 0xf4 };
+    static const uint8_t fxsave[] = { 0x0f, 0xae, 0x00, 0xf4 };
+    static const uint8_t stac66[] = { 0x66, 0x0f, 0x01, 0xcb, 0xf4 };
+    static const uint8_t salc64[] = { 0xd6, 0xf4 };
     struct { const uint8_t *b; size_t n; } cases[] = {
         { ud2, sizeof(ud2) }, { lock_reg, sizeof(lock_reg) },
         { lock_mov, sizeof(lock_mov) }, { lock_cmp, sizeof(lock_cmp) },
         { x87, sizeof(x87) }, { sse, sizeof(sse) }, { lea_reg, sizeof(lea_reg) },
         { push_es64, sizeof(push_es64) }, { popcnt_nof3, sizeof(popcnt_nof3) },
-        { map38, sizeof(map38) },
+        { map38, sizeof(map38) }, { sfence66, sizeof(sfence66) },
+        { clflush_f3, sizeof(clflush_f3) }, { fxsave, sizeof(fxsave) },
+        { stac66, sizeof(stac66) }, { salc64, sizeof(salc64) },
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         int v = run_vec(H_LONG, cases[k].b, cases[k].n);
