@@ -236,10 +236,10 @@ class Ctx:
             v.close()
         self.vms = []
 
-    def migrate_midway(self, uri, wait=True):
+    def migrate_midway(self, uri, wait=True, smp="1"):
         """Run snap_pin until its first progress line, migrate it to uri.
         Returns (source VM, source pins, progress count at the migration)."""
-        src = self.vm()
+        src = self.vm(smp=smp)
         q = src.connect()
         src.wait_serial(r"snap_pin: progress \d+/")
         q.ok("migrate", {"uri": uri})
@@ -305,6 +305,22 @@ def file_round_trip(ctx):
     check(q.ok("query-cr-pins") == pins, "restored pins differ from the source's")
     check(not q.ok("query-status")["running"], "-S: the restored VM runs")
     check("snap_pin" not in dst.serial(), "-S: guest output before cont")
+    q.ok("cont")
+    check_restored(dst, at)
+
+
+@test
+def smp_round_trip(ctx):
+    """-smp 2: AP 1 pinned itself and parked; both vCPUs' pins (and the
+    parked AP's LAPIC state) cross the snapshot."""
+    path = os.path.join(ctx.tmp, "smp.snap")
+    src, pins, at = ctx.migrate_midway("file:" + path, smp="2")
+    check(len(pins) == 2 and all(p["cr4-pinned"] & SMEP and p["cr0-pinned"] & WP
+                                 for p in pins), f"source pins {pins}")
+    src.qmp.ok("quit")
+    dst = ctx.vm(["-incoming", "file:" + path, "-S"], smp="2")
+    q = dst.connect()
+    check(q.ok("query-cr-pins") == pins, "restored pins differ from the source's")
     q.ok("cont")
     check_restored(dst, at)
 
