@@ -28,6 +28,10 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# SMM: the built-in SMI handler's source, read by the assembler through
+# .include in src/cpu/smm_handler.c (docs/smm.md).
+$(BUILD)/obj/src/cpu/smm_handler.o: firmware/smm/smi_handler.s
+
 $(BUILD)/libpinvm.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^

@@ -202,6 +202,10 @@ struct cpu {
     /* SMM */
     bool in_smm;
     uint32_t smbase;
+    /* CR0/CR4 when the current SMI was taken: RSM refuses a saved state
+     * whose pinned bits differ from these (smm.c). Host-side, not in SMRAM,
+     * so the SMM handler cannot edit them. Meaningful while in_smm. */
+    uint64_t smm_entry_cr0, smm_entry_cr4;
 
     /* ---- derived state (cpu_update_mode) ---- */
     uint8_t cpl;

@@ -6,10 +6,13 @@
  *   walk           32-bit, PAE and 4-level paging (SDM Vol 3A ch. 4)
  * Guest RAM is c->ram[0 .. ram_size); every physical access outside it goes
  * to the bus, so no guest value can make us touch other host memory.
+ * SMRAM (smm_smram.h) is closed to a vCPU outside SMM: reads all ones,
+ * writes dropped, never a TLB entry or a decoded block (docs/smm.md).
  */
 #include <string.h>
 
 #include "cpu.h"
+#include "smm_smram.h"
 
 /* Paging-structure entry bits (SDM Vol 3A 4.3-4.5). */
 #define PTE_P  (1ull << 0)
@@ -46,9 +49,15 @@ struct xlate {
 /* Physical memory                                                     */
 /* ------------------------------------------------------------------ */
 
+/* Is [pa, pa + len) SMRAM that c may not see (not in SMM)? */
+static inline bool smram_closed(const struct cpu *c, uint64_t pa, uint64_t len)
+{
+    return smram_overlaps(pa, len) && !c->in_smm;
+}
+
 static inline uint8_t *ram_ptr(struct cpu *c, uint64_t pa, unsigned len)
 {
-    if (pa < c->ram_size && len <= c->ram_size - pa)
+    if (pa < c->ram_size && len <= c->ram_size - pa && !smram_closed(c, pa, len))
         return c->ram + pa;
     return NULL;
 }
@@ -94,6 +103,8 @@ uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
     uint8_t *p = ram_ptr(c, pa, (unsigned)size);
     if (p)
         return host_load(p, size);
+    if (smram_closed(c, pa, (uint64_t)size))
+        return size_mask(size);
     if (c->bus && c->bus->mmio_read)
         return c->bus->mmio_read(c->bus->opaque, c, pa, size) & size_mask(size);
     return size_mask(size);
@@ -114,6 +125,8 @@ void phys_write(struct cpu *c, uint64_t pa, int size, uint64_t v)
         host_store(p, size, v);
         return;
     }
+    if (smram_closed(c, pa, (uint64_t)size))
+        return;
     if (c->bus && c->bus->mmio_write)
         c->bus->mmio_write(c->bus->opaque, c, pa, size, v & size_mask(size));
 }
@@ -208,6 +221,8 @@ static inline void tlb_set(struct cpu *c, uint64_t lin, int kind,
     uint64_t lin_page = lin & ~0xfffull;
     if (pa_page >= (c->ram_size & ~0xfffull))
         return;
+    if (smram_closed(c, pa_page, 0x1000))
+        return; /* every access to it takes the slow path */
     if (kind == TLB_WRITE && is_code_page(c, pa_page >> 12))
         return;
     struct tlb_entry *e = &t->e[kind][ctx][(lin >> 12) & (TLB_SIZE - 1)];
@@ -660,7 +675,9 @@ int cpu_fetch_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n,
         lin &= 0xffffffffull;
     }
     uint64_t pa = translate(c, lin, TLB_FETCH, ctx);
-    *phys = pa;
+    /* Closed SMRAM: the bytes are all ones, and *phys must not let the
+     * decoded-code cache read the real ones from RAM. */
+    *phys = smram_closed(c, pa, (uint64_t)n ? (uint64_t)n : 1) ? ~0ull : pa;
     uint8_t *q = ram_ptr(c, pa, (unsigned)n);
     if (q) {
         memcpy(buf, q, (size_t)n);

@@ -142,7 +142,7 @@ struct cpu;
  * (>= 1), faults (#PF with I/D bit, #GP) if the first byte is not
  * executable. *phys receives the physical address of lin; it may lie
  * outside RAM (bytes then come from the bus): check phys < ram_size before
- * indexing code_pages. */
+ * indexing code_pages. Outside SMM, for SMRAM, it is ~0 (never cached). */
 int cpu_fetch_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n,
                    uint64_t *phys);
 

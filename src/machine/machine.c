@@ -142,6 +142,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     i8042_init(&m->kbd, &m->req);
     port92_init(&m->port92, &m->req);
     resetctl_init(&m->rcr, &m->req);
+    apm_init(&m->apm);
     smp_setup(m);
     for (int i = 0; i < m->ncpus; i++)
         lapic_init(&m->lapic[i], (uint8_t)i, i == 0, &m->lapic_host);
@@ -157,6 +158,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     add_device(m, &i8042_ops, &m->kbd);
     add_device(m, &port92_ops, &m->port92);
     add_device(m, &resetctl_ops, &m->rcr);
+    add_device(m, &apm_ops, &m->apm);
     add_device(m, &clock_ops, m);
     add_device(m, &ioapic_ops, &m->ioapic);
     add_device(m, &pit8254_ops, &m->pit);
@@ -183,7 +185,9 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
         add_ports(m, "fw_cfg", FW_CFG_PORT_SEL, 2, 2, &m->fwcfg, fwcfg_read,
                   fwcfg_write, err, errlen) < 0 ||
         add_ports(m, "PIIX reset control", 0xcf9, 1, 1, &m->rcr,
-                  resetctl_read, resetctl_write, err, errlen) < 0) {
+                  resetctl_read, resetctl_write, err, errlen) < 0 ||
+        add_ports(m, "APM", APM_CNT_PORT, 2, 1, &m->apm, apm_read,
+                  apm_write, err, errlen) < 0) {
         machine_destroy(m);
         return -1; /* fixed map: cannot happen */
     }
@@ -349,6 +353,11 @@ void machine_io_out(struct machine *m, struct cpu *c, uint16_t port,
     if (!valid_size(size, 4))
         return;
     iomap_write(&m->io, port, size, val);
+    if (m->apm.smi_request) { /* APM control port: SMI to the writer */
+        m->apm.smi_request = false;
+        if (c)
+            c->smi_pending = true;
+    }
     after_access(m, c);
 }
 

@@ -10,6 +10,7 @@
  *          0xF4 (iosize 4)       isa-debug-exit (-device moves it)
  *          0x3F8-0x3FF           COM1, 16550 UART
  *          0x510-0x511           fw_cfg (legacy I/O)
+ *          0xB2-0xB3             APM control (write: SMI) / status
  *          0xCF9                 PIIX reset control register
  *          anything else         reads all ones, writes ignored
  *   MMIO   each vCPU's local APIC page where its IA32_APIC_BASE puts it
@@ -31,6 +32,7 @@
 #include "pin/audit.h"
 #include "util/log.h"
 
+#include "apm.h"
 #include "chardev.h"
 #include "cmdline.h"
 #include "debugexit.h"
@@ -107,6 +109,7 @@ struct machine {
     struct i8042 kbd;
     struct port92 port92;
     struct resetctl rcr;
+    struct apm apm;         /* ports 0xB2/0xB3: SMI (apm.c) */
 
     struct sysreq req;      /* pending device request (exit/reset) */
     struct mb_result boot;  /* what the kernel load produced */

@@ -133,13 +133,13 @@ static void test_compat(void)
 static void test_64bit(void)
 {
     /* 64-bit mode: DS base and limit are ignored (SDM 3.4.4). */
-    *(volatile u32 *)0x30000 = 0x64646464;
+    *(volatile u32 *)0x68000 = 0x64646464; /* not 0x30000: SMRAM on pinvm */
     u16 sel = SEG_RW;
     u32 v;
     asm volatile("movw %1, %%ds\n\t"
                  "movl (%2), %0\n\t"
                  "movw %3, %%ds"
-                 : "=&r"(v) : "r"(sel), "r"(0x30000ul), "r"((u16)KERNEL_DS) : "memory");
+                 : "=&r"(v) : "r"(sel), "r"(0x68000ul), "r"((u16)KERNEL_DS) : "memory");
     report(v == 0x64646464, "64-bit mode: DS base and limit ignored");
 
     /* FS/GS bases still apply, from the MSRs. */

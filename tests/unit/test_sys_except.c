@@ -3,6 +3,7 @@
  * checks, #DF and triple fault, external interrupts and NMI. Tables are
  * built in guest RAM by the harness (cpu_harness.h) and here. */
 #include "cpu/sys.h"
+#include "machine/apm.h"
 #include "cpu_harness.h"
 #include "unit.h"
 
@@ -342,6 +343,7 @@ TEST(smi_is_taken_and_the_guest_runs_on_with_pins_intact)
     h->c.cr_pin_enabled = true;
     h->c.cr0 |= CR0_WP;
     CHECK_EQ(cpu_wrmsr(&h->c, MSR_KVM_CR0_PINNED, CRPIN_CR0_WP, false), 0);
+    apm_smm_firmware(&h->c); /* the built-in SMI handler in SMRAM */
     h->c.smi_pending = true;
     h_load(h, lm_count, GUEST_LEN(lm_count));
     CHECK_EQ(h_run(h), CPU_EXIT_HLT);
@@ -417,9 +419,13 @@ static void smi_round_trip(int mode, uint64_t extra_cr4)
     CHECK_EQ(cpu_wrmsr(c, MSR_KVM_CR4_PINNED, extra_cr4 & CRPIN_CR4_ALLOWED, false), 0);
     CHECK_EQ(cpu_wrmsr(c, MSR_KVM_CR0_PINNED, CRPIN_CR0_WP, false), 0);
     cpu_state_changed(c);
+    apm_smm_firmware(c); /* the built-in SMI handler in SMRAM */
     struct cpu before = *c;
     c->smi_pending = true;
     cpu_check_interrupts(c);
+    CHECK(c->in_smm && !c->smi_pending);
+    for (int k = 0; k < 100 && c->in_smm; k++)
+        cpu_run(c, 1); /* the handler, up to its RSM */
     CHECK(!c->smi_pending && !c->in_smm && !c->shutdown);
     CHECK_EQ(violations, 0);
     CHECK_EQ(c->cr0, before.cr0);
