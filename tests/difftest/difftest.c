@@ -4,7 +4,8 @@
  * integer encodings pinvm implements (ALU, shifts/rotates, SHLD/SHRD,
  * MUL/IMUL/DIV/IDIV, bit ops, BSF/BSR/POPCNT/LZCNT/TZCNT, MOV/MOVZX/MOVSX/
  * MOVSXD/LEA/XCHG/XADD/CMPXCHG/BSWAP, SETcc/CMOVcc/Jcc, CBW..CQO, LAHF/
- * SAHF, CLC/STC/CMC, PUSH/POP), in every operand size, register and
+ * SAHF, CLC/STC/CMC, PUSH/POP, MOVS/STOS/LODS/CMPS/SCAS with and without
+ * REP/REPE/REPNE), in every operand size, register and
  * memory forms, with random registers, flags and data memory. Each case
  * runs
  *   - natively, in a forked child: the code is copied to an executable
@@ -761,8 +762,51 @@ static void gen_stack(struct gen *g)
     }
 }
 
+static void gen_string(struct gen *g)
+{
+    /* MOVS STOS LODS CMPS SCAS (A4-AF), with or without REP/REPE/REPNE,
+     * every operand size, DF as it comes: RDI = RSI + disp8 (LEA), ECX =
+     * 0..4 (MOV), so both stay inside the data page (RSI drifts by at most
+     * 32 bytes per op). CMPS/SCAS set all six flags like CMP when they
+     * compare at least once (SDM Vol 2A "CMPS", Vol 2B "SCAS"); with a
+     * count of 0 under REP nothing changes. The others change no flag. */
+    static const uint8_t ops[5] = { 0xa4, 0xaa, 0xac, 0xa6, 0xae };
+    int k = (int)rn(5), size = rsize(), rep = (int)rn(3);
+    unsigned n = rn(5);
+    bool cmp = k >= 3;
+    begin(g);
+    emit(g, 0x48);                 /* lea d8(%rsi), %rdi */
+    emit(g, 0x8d);
+    emit(g, 0x7e);
+    emit(g, (uint8_t)(rn(256) - 128));
+    note(g, "lea rdi");
+    begin(g);
+    emit(g, 0xb9);                 /* mov $n, %ecx */
+    emit32(g, n);
+    note(g, "mov ecx");
+    begin(g);
+    if (rep)
+        emit(g, rep == 1 || !cmp ? 0xf3 : 0xf2);
+    if (size == 2)
+        emit(g, 0x66);
+    else if (size == 8)
+        emit(g, 0x48);
+    emit(g, (uint8_t)(ops[k] | (size > 1)));
+    static const char *nm[5] = { "movs", "stos", "lods", "cmps", "scas" };
+    char t[32];
+    snprintf(t, sizeof t, "%s%s%s", rep ? (cmp ? (rep == 1 ? "repe " : "repne ") : "rep ") : "",
+             nm[k], szname(size));
+    note(g, t);
+    if (cmp && (!rep || n > 0))
+        flags_after(g, FL_ALL, 0);
+}
+
 static void gen_one(struct gen *g, int depth)
 {
+    if (rn(14) == 0) {
+        gen_string(g);
+        return;
+    }
     switch (rn(12)) {
     case 0: case 1: case 2: gen_alu(g); break;
     case 3: gen_unary(g); break;
