@@ -400,6 +400,16 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
     if (fvec < -1 || fvec > 31 || deliv < -1 || deliv > 255 ||
         (ferr < 0 && ferr != CPU_NOERR))
         return fail(err, errlen, "CPU section: vCPU %d: invalid pending exception", index);
+    /* States no CPU can be in (the MOV-to-CR checks would have refused
+     * them): a forged snapshot must not hand the interpreter one. */
+    if ((c->cr0 | c->cr4) >> 32 || ((c->cr0 & CR0_PG) && !(c->cr0 & CR0_PE)) ||
+        ((c->cr0 & CR0_NW) && !(c->cr0 & CR0_CD)) || c->cr8 > 15 ||
+        ((c->efer & EFER_LMA) &&
+         (!(c->efer & EFER_LME) || !(c->cr0 & CR0_PG) || !(c->cr4 & CR4_PAE))) ||
+        (cpu_get_eflags(c) & F_VM))
+        return fail(err, errlen, "CPU section: vCPU %d: impossible control state (cr0=0x%llx cr4=0x%llx efer=0x%llx)",
+                    index, (unsigned long long)c->cr0, (unsigned long long)c->cr4,
+                    (unsigned long long)c->efer);
     c->cr_pin_enabled = pin_en;
     c->hv_sig_pinvm = sig;
     c->in_smm = in_smm;

@@ -461,6 +461,12 @@ def bad_section_contents(ctx):
     bad = [(o, s, v, p[:16] + struct.pack("<Q", 1) if s == SEC["PINS"] else p)
            for o, s, v, p in secs]
     refused(ctx, rebuild(g, bad), "outside the pinnable set")
+    # a CPU state no CPU can be in: CR0.PG without PE (CR0 is at byte 304
+    # of the CPU payload: count, index, 16 GPRs, RIP, next RIP, EFLAGS,
+    # 8 segments, GDTR, IDTR)
+    cpu = [(o, s, v, p[:304] + struct.pack("<Q", 1 << 31) + p[312:] if s == SEC["CPU"] else p)
+           for o, s, v, p in secs]
+    refused(ctx, rebuild(g, cpu), "impossible control state")
     # an unknown section
     extra = secs[:2] + [(0, 77, 1, b"x")] + secs[2:]
     refused(ctx, rebuild(g, extra), "id 0x4d .*unknown")
