@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpu/smm_smram.h"
+
 #define PAGE 4096u
 #define PAGE_ALIGN(x) (((x) + PAGE - 1) & ~(uint64_t)(PAGE - 1))
 
@@ -89,6 +91,13 @@ static int check_range(const char *name, const char *what, uint64_t start,
                     "0x%x-0x%x", name, what, (unsigned long long)start,
                     (unsigned long long)(start + size), MB_LOW_START,
                     MB_LOW_END);
+    /* SMRAM (docs/smm.md) is closed to the guest outside SMM: a kernel
+     * loaded there could not read its own code. */
+    if (overlaps(start, size, SMRAM_BASE, SMRAM_END - SMRAM_BASE))
+        return fail(err, errlen,
+                    "%s: %s 0x%llx-0x%llx overlaps SMRAM 0x%x-0x%x", name, what,
+                    (unsigned long long)start, (unsigned long long)(start + size),
+                    SMRAM_BASE, SMRAM_END);
     return 0;
 }
 

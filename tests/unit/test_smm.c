@@ -4,6 +4,7 @@
  * closure in the MMU (physical and linear accesses, TLB, instruction
  * fetch). A bare vCPU from cpu_harness.h; the built-in handler is put in
  * SMRAM by apm_smm_firmware() as the machine does. */
+#include "boot/multiboot.h"
 #include "cpu/smm_smram.h"
 #include "cpu/sys.h"
 #include "cpu_harness.h"
@@ -186,6 +187,79 @@ TEST(handler_runs_and_acknowledges)
     h_free(&H);
 }
 
+/* The save map is guest-controlled: random edits (whole fields, single
+ * bits, near-valid values) through RSM never crash or escape; a state RSM
+ * accepts runs on, one it refuses leaves the vCPU in SMM. Under ASan and
+ * UBSan (make test-asan) this is also a memory-safety check. */
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+TEST(random_save_maps_never_crash)
+{
+    static const unsigned fields[] = {
+        SMS_SEG(0), SMS_SEG(1), SMS_SEG(2), SMS_SEG(3), SMS_SEG(4), SMS_SEG(5),
+        SMS_SEG(0) + 8, SMS_SEG(1) + 8, SMS_SEG(4) + 8, SMS_GDTR, SMS_GDTR + 8,
+        SMS_LDTR, SMS_IDTR, SMS_IDTR + 8, SMS_TR, SMS_TR + 8, SMS_NMI_MASK,
+        SMS_EFER, SMS_SMBASE, SMS_CR4, SMS_CR3, SMS_CR0, SMS_DR7, SMS_DR6,
+        SMS_RFLAGS, SMS_RIP, SMS_GPR(R_RSP)};
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int accepted = 0, refused_n = 0;
+    for (int it = 0; it < 400; it++) {
+        struct cpu *c = enter_with(it & 1 ? CR4_SMEP : 0);
+        int edits = 1 + (int)(rng(&seed) % 3);
+        for (int e = 0; e < edits; e++) {
+            unsigned off = fields[rng(&seed) % (sizeof fields / sizeof fields[0])];
+            uint64_t v = sm(c, off), r = rng(&seed);
+            switch (r % 4) {
+            case 0: v ^= 1ull << (r >> 8) % 64; break;   /* one bit */
+            case 1: v = r; break;                         /* anything */
+            case 2: v = (uint32_t)r; break;
+            default: v ^= (r >> 16) & 0xffff; break;      /* low bits */
+            }
+            sm_set(c, off, v);
+        }
+        if (smm_rsm(c)) {
+            accepted++;
+            CHECK(!c->in_smm);
+            CHECK(smbase_valid(c->smbase));
+            CHECK_EQ((c->cr0 ^ c->smm_entry_cr0) & c->pin.cr0_pinned, 0);
+            CHECK_EQ((c->cr4 ^ c->smm_entry_cr4) & c->pin.cr4_pinned, 0);
+            cpu_run(c, 200); /* whatever the state, the interpreter copes */
+        } else {
+            refused_n++;
+            CHECK(c->in_smm);
+        }
+        h_free(&H);
+    }
+    CHECK(accepted > 20 && refused_n > 20);
+}
+
+/* The loader does not put a kernel in SMRAM (the guest could not read it). */
+TEST(loader_refuses_a_kernel_in_smram)
+{
+    static uint8_t ram[4u << 20], img[0x2000];
+    memset(img, 0x90, sizeof img);
+    uint32_t hdr[8] = {0x1badb002u, 1u << 16, 0, 0x30000, 0x30000, 0, 0, 0x30020};
+    hdr[2] = (uint32_t)-(hdr[0] + hdr[1]);
+    memcpy(img, hdr, sizeof hdr);
+    struct mb_params p = {"k.elf", NULL, NULL};
+    struct mb_result res;
+    char err[200] = "";
+    CHECK_EQ(multiboot_load_image(ram, sizeof ram, img, sizeof img, &p, &res,
+                                  err, sizeof err), -1);
+    CHECK(strstr(err, "overlaps SMRAM") != NULL);
+    hdr[3] = hdr[4] = 0x100000; /* at 1 MiB, the same image loads */
+    hdr[7] = 0x100020;
+    memcpy(img, hdr, sizeof hdr);
+    CHECK_EQ(multiboot_load_image(ram, sizeof ram, img, sizeof img, &p, &res,
+                                  err, sizeof err), 0);
+}
+
 static const struct unit_test tests[] = {
     T(entry_writes_the_amd64_save_map_and_smm_state),
     T(rsm_restores_the_map),
@@ -194,6 +268,8 @@ static const struct unit_test tests[] = {
     T(smram_is_closed_outside_smm),
     T(smi_is_latched_in_smm_and_rsm_outside_is_ud),
     T(handler_runs_and_acknowledges),
+    T(random_save_maps_never_crash),
+    T(loader_refuses_a_kernel_in_smram),
 };
 
 UNIT_MAIN(tests)
