@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "cpu/smm_smram.h"
 #include "crc32c.h"
 #include "machine/machine.h"
 #include "machine/vmstate.h"
@@ -154,6 +155,8 @@ static void put_cpu(struct vmstate *s, struct cpu *c)
     vmstate_put_u32(s, c->cpuid_features_off);
     vmstate_put_u32(s, c->log_int_seq);
     vmstate_put_u64(s, c->fault_icount);
+    vmstate_put_u64(s, c->smm_entry_cr0);
+    vmstate_put_u64(s, c->smm_entry_cr4);
 }
 
 static bool page_zero(const uint8_t *p)
@@ -390,6 +393,9 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
     c->cpuid_features_off = vmstate_get_u32(s);
     c->log_int_seq = vmstate_get_u32(s);
     c->fault_icount = vmstate_get_u64(s);
+    /* RSM checks the pinned bits it restores against these. */
+    c->smm_entry_cr0 = vmstate_get_u64(s);
+    c->smm_entry_cr4 = vmstate_get_u64(s);
     if (!vmstate_ok(s))
         return fail(err, errlen, "CPU section: record of vCPU %d truncated", index);
     for (int i = 0; i < 6; i++)
@@ -397,6 +403,11 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
             return fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
     if (pin_en > 1 || sig > 1 || in_smm > 1)
         return fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
+    /* RSM never lets SMBASE leave SMRAM; neither may a snapshot. */
+    if (c->smbase < SMRAM_BASE - SMM_ENTRY_OFF ||
+        c->smbase > SMRAM_END - 2 * SMM_ENTRY_OFF)
+        return fail(err, errlen, "CPU section: vCPU %d: SMBASE 0x%x outside SMRAM", index,
+                    c->smbase);
     if (fvec < -1 || fvec > 31 || deliv < -1 || deliv > 255 ||
         (ferr < 0 && ferr != CPU_NOERR))
         return fail(err, errlen, "CPU section: vCPU %d: invalid pending exception", index);

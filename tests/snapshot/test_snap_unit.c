@@ -12,7 +12,7 @@
 #include "snapshot/snapshot.h"
 #include "unit.h"
 
-#define CPU_REC 789
+#define CPU_REC 805
 #define RAM 0x10000u
 
 static uint32_t crc_ref(const uint8_t *p, size_t n)
@@ -146,6 +146,7 @@ static void build(struct sb *s, uint32_t skip)
     p.n = 0; put64(&p, 5); put64(&p, 0); put64(&p, 0); put(&p, "\0", 1); SEC(SNAP_SEC_MACHINE);
     p.n = 0; put32(&p, 1); memset(p.b + 4, 0, CPU_REC); p.n += CPU_REC;
     p.b[4 + 4 + 128] = 0x42; /* RIP low byte */
+    p.b[4 + 743 + 2] = 0x03;  /* SMBASE 0x30000: inside SMRAM */
     SEC(SNAP_SEC_CPU);
     p.n = 0; put32(&p, 1); put32(&p, 0); put64(&p, CRPIN_CR0_WP); put64(&p, CRPIN_CR4_SMEP);
     SEC(SNAP_SEC_PINS);
