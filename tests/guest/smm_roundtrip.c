@@ -99,6 +99,17 @@ static void round_trip(const char *what)
     report(gprs_ok(0x42), "%s: GPRs and RSP intact", what);
 }
 
+/* An SMI taken at CPL3 (IOPL 3 lets user code write the port): RSM
+ * returns to CPL3 with the user CS/SS and the register intact. */
+USER_TEXT static long user_smi(long arg)
+{
+    u16 cs, ss;
+    u64 r = (u64)arg;
+    asm volatile("outb %%al, $0xb2" : "+a"(r) :: "memory");
+    asm volatile("mov %%cs, %0; mov %%ss, %1" : "=r"(cs), "=r"(ss));
+    return r == (u64)arg && cs == 0x2b && ss == 0x23 ? 1 : 0;
+}
+
 static void do_rsm(void *arg)
 {
     (void)arg;
@@ -125,6 +136,10 @@ int main(struct mb_info *mbi)
     for (int k = 0; k < 20; k++)
         smi_with_patterns((u8)(0x50 + k));
     report(gprs_ok(0x50 + 19), "20 SMIs in a row");
+
+    long ret = 0;
+    int v = run_user_flags(user_smi, 0x4243, &ret, X86_EFLAGS_IOPL);
+    report(v < 0 && ret == 1, "SMI at CPL3: back at CPL3, state intact");
 
     report(try_call(do_rsm, NULL) == UD_VECTOR, "RSM outside SMM is #UD");
     return report_summary();
