@@ -25,7 +25,7 @@ summary() {
 }
 
 up=0; uf=0
-UNIT=$BUILD/tests/test_snap_unit
+UNIT=$BUILD/tests/snap_unit # not test_*: run-tests.sh would run a stale copy
 if $CC -std=gnu17 -O1 -g -Wall -Wextra -Werror -Isrc -Itests/unit \
         -fsanitize=address,undefined -fno-sanitize-recover=all \
         -o "$UNIT" tests/snapshot/test_snap_unit.c "$BUILD/libpinvm.a" \
