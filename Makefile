@@ -113,9 +113,13 @@ $(BUILD)/tests/test_decode_xcheck: tests/difftest/decode_xcheck.c $(BUILD)/libpi
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpinvm.a $(LDFLAGS) $(LDLIBS)
 unit: $(DIFFTEST_BINS)
-difftest: $(DIFFTEST_BINS)
+# EXC_SEEDS: how many seeds of the exception-delivery kernel (exc_random)
+# to compare with QEMU, starting at SEED.
+EXC_SEEDS ?= 50
+difftest: $(DIFFTEST_BINS) $(BUILD)/pinvm $(BUILD)/guest/exc_random.elf
 	$(BUILD)/tests/test_difftest -n $(N) -s $(SEED)
 	$(BUILD)/tests/test_decode_xcheck -n $(N) -s $(SEED)
+	BUILD=$(BUILD) tests/difftest/exc_seeds.sh $(SEED) $$(($(SEED) + $(EXC_SEEDS) - 1))
 
 # Coverage (gcov + lcov): line and branch coverage of src/ from the unit
 # tests and the guest kernels on pinvm (QEMU is not run: only pinvm's
