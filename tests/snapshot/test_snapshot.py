@@ -326,6 +326,29 @@ def smp_round_trip(ctx):
 
 
 @test
+def pending_smi_crosses(ctx):
+    """An SMI injected into a stopped guest is a pending event: it is taken
+    after the restore (and its RSM passes the pin check), not lost."""
+    path = os.path.join(ctx.tmp, "smi.snap")
+    src = ctx.vm()
+    q = src.connect()
+    src.wait_serial(r"snap_pin: progress")
+    q.ok("stop")
+    q.ok("inject-smi")
+    q.ok("migrate", {"uri": "file:" + path})
+    q.event("MIGRATION", lambda d: d.get("status") == "completed")
+    at = max(int(x) for x in re.findall(r"progress (\d+)/", src.serial()))
+    q.ok("quit")
+    log = os.path.join(ctx.tmp, "smm.log")
+    dst = ctx.vm(["-incoming", "file:" + path, "-d", "smm", "-D", log], qmp=False)
+    check_restored(dst, at)
+    with open(log) as f:
+        text = f.read()
+    check("SMM: enter CPU 0" in text and "SMM: RSM CPU 0" in text,
+          f"the pending SMI was not taken after the restore: {text!r}")
+
+
+@test
 def unix_live_migration(ctx):
     path = os.path.join(ctx.tmp, "mig.sock")
     dst = ctx.vm(["-incoming", "unix:" + path], qmp=False)
