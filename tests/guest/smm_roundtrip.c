@@ -110,6 +110,31 @@ USER_TEXT static long user_smi(long arg)
     return r == (u64)arg && cs == 0x2b && ss == 0x23 ? 1 : 0;
 }
 
+/* An SMI taken in compatibility mode (CS = KERNEL_CS32, CS.L = 0, IA-32e
+ * still active): RSM returns there, then a far return to 64-bit mode. */
+u32 compat_cs, compat_eax;
+void compat_smi(u32 cmd);
+asm(".text\n"
+    ".globl compat_smi\n"
+    "compat_smi:\n"
+    "    pushq %rbx\n"
+    "    movl %edi, %eax\n"
+    "    pushq $0x30\n"                    /* KERNEL_CS32 */
+    "    leaq 1f(%rip), %rbx\n"
+    "    pushq %rbx\n"
+    "    lretq\n"
+    ".code32\n"
+    "1:  outb %al, $0xb2\n"
+    "    movl %eax, compat_eax\n"
+    "    movl %cs, %ebx\n"
+    "    movl %ebx, compat_cs\n"
+    "    pushl $0x08\n"                    /* KERNEL_CS */
+    "    pushl $2f\n"
+    "    lretl\n"
+    ".code64\n"
+    "2:  popq %rbx\n"
+    "    ret\n");
+
 static void do_rsm(void *arg)
 {
     (void)arg;
@@ -136,6 +161,13 @@ int main(struct mb_info *mbi)
     for (int k = 0; k < 20; k++)
         smi_with_patterns((u8)(0x50 + k));
     report(gprs_ok(0x50 + 19), "20 SMIs in a row");
+
+    struct snap a, b;
+    take(&a);
+    compat_smi(0x46);
+    take(&b);
+    report(compat_cs == 0x30 && compat_eax == 0x46 && same(&a, &b, "compat"),
+           "SMI in compatibility mode: back there, state intact");
 
     long ret = 0;
     int v = run_user_flags(user_smi, 0x4243, &ret, X86_EFLAGS_IOPL);
