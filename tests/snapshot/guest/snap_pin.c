@@ -16,7 +16,7 @@
 #include "crpin.h"
 #include "smp.h"
 
-#define ATTEMPTS 400000ull
+#define ATTEMPTS 800000ull
 #define SNAP_PIN_DONE 0x21
 
 static volatile u32 ap_pinned;
