@@ -9,6 +9,7 @@
  * APM commands) */
 // @qemu: skip
 #include "kit.h"
+#include "vm.h"
 
 #define APM_CNT 0xb2
 #define APM_STS 0xb3
@@ -45,6 +46,27 @@ int main(struct mb_info *mbi)
            "RAM just below and above SMRAM is ordinary");
     /* An 8-byte access straddling the start of SMRAM: the SMRAM half is ones */
     report((rd64(0x2fffc) >> 32) == 0xffffffffu, "straddling read: SMRAM half all ones");
+
+    /* The check is on the physical address: another mapping of SMRAM
+     * (a 4K page above 4 GiB) sees all ones too. */
+    map_4k(0x100000000ul, 0x3f000, PT_PRESENT | PT_WRITABLE);
+    wr64(0x100000e00ul, 0);
+    report(rd64(0x100000e00ul) == ~0ull && rd64(0x100000f78ul) == ~0ull,
+           "an alias mapping of the save map reads all ones, writes dropped");
+
+    /* A page table in SMRAM: the walk reads all-ones entries, which have
+     * reserved bits set: #PF with RSVD (SDM 4.7), not the hidden bytes. */
+    map_4k(0x200000000ul, 0x100000, PT_PRESENT | PT_WRITABLE);
+    u64 *pde = pte_at(0x200000000ul, 2);
+    u64 old_pde = *pde;
+    *pde = 0x3f000 | PT_PRESENT | PT_WRITABLE;
+    invlpg((void *)0x200000000ul);
+    u64 dummy;
+    asm volatile(ASM_TRY("1f") "mov (%1), %0\n1:" : "=r"(dummy) : "r"(0x200000000ul) : "memory");
+    report(exception_vector() == PF_VECTOR && (exception_error_code() & PFERR_RSVD),
+           "a page table in SMRAM reads as all ones: #PF(RSVD)");
+    *pde = old_pde;
+    invlpg((void *)0x200000000ul);
 
     /* Writes are dropped: overwrite the handler's entry and save area. */
     for (unsigned k = 0; k < sizeof where / sizeof where[0]; k++)
