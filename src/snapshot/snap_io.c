@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -139,7 +140,13 @@ int snap_out_open(struct snap_out *o, const char *uri, char *err,
         free(o->buf);
         return fail(err, errlen, "%s: socket: %s", uri, strerror(errno));
     }
+    /* A receiver that stops reading, or never answers, must not hang the
+     * monitor: the migration fails instead. */
+    struct timeval tv = {SNAP_SOCKET_TIMEOUT, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     o->fd = fd;
+    o->is_socket = true;
     return 0;
 }
 
@@ -147,7 +154,9 @@ static void flush(struct snap_out *o)
 {
     size_t off = 0;
     while (!o->error && off < o->len) {
-        ssize_t n = write(o->fd, o->buf + off, o->len - off);
+        /* MSG_NOSIGNAL: a closed receiver is EPIPE, not SIGPIPE. */
+        ssize_t n = o->is_socket ? send(o->fd, o->buf + off, o->len - off, MSG_NOSIGNAL)
+                                 : write(o->fd, o->buf + off, o->len - off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -290,6 +299,10 @@ static int listen_accept(const struct snap_uri *u, const char *uri, char *err,
     close(ls);
     if (u->kind == SNAP_URI_UNIX)
         unlink(u->path);
+    /* A sender that stalls mid-stream is a failed load, not a hang. */
+    struct timeval tv = {SNAP_SOCKET_TIMEOUT, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
 bad:;
     int e = errno;

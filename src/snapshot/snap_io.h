@@ -8,6 +8,10 @@
 
 #include "snapshot.h"
 
+/* Seconds a socket write, or the wait for the receiver's answer, may
+ * block before the migration fails. */
+#define SNAP_SOCKET_TIMEOUT 120
+
 /* A buffered sink writing to fd. The first error latches: later writes
  * are dropped and snap_out_finish() reports it. */
 struct snap_out {
@@ -16,6 +20,7 @@ struct snap_out {
     size_t len, cap;
     uint64_t written;
     int error; /* errno of the first failure, 0 if none */
+    bool is_socket;
     /* file targets: written as tmp, renamed to path on success */
     struct snap_uri uri;
     char tmp[4200];

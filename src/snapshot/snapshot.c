@@ -682,9 +682,13 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
     }
     uint8_t extra;
     r = snap_in_read(in, &extra, 1, &e);
-    if (r != 1) {
+    if (r == 0) {
         fail(err, errlen, "data after the END section (at byte %llu)",
-             (unsigned long long)(in->consumed - (r == 0)));
+             (unsigned long long)(in->consumed - 1));
+        goto out;
+    }
+    if (r < 0) {
+        fail(err, errlen, "read error after the END section: %s", strerror(e));
         goto out;
     }
     rc = 0;
