@@ -161,6 +161,6 @@ bench: all guests
 	python3 bench/run.py --build $(BUILD) --runs $(BENCH_RUNS) --scale $(BENCH_SCALE) $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-cov
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
