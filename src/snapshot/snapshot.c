@@ -172,6 +172,33 @@ static bool page_zero(const uint8_t *p)
     return true;
 }
 
+/* Is [ram, ram + size) one private anonymous mapping (/proc/self/maps:
+ * "rw-p", inode 0, no path)? Only then does a page that was never
+ * touched read as zero, and MADV_DONTNEED zero a page: the two shortcuts
+ * below depend on it (machine.c maps RAM that way today). */
+static bool ram_private_anon(const uint8_t *ram, uint64_t size)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    bool ok = false;
+    if (!f)
+        return false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, ino;
+        char perms[8];
+        int path = 0;
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %n", &lo, &hi, perms, &ino, &path) < 4)
+            continue;
+        if ((uintptr_t)ram >= lo && (uintptr_t)ram < hi) {
+            ok = (uintptr_t)ram + size <= hi && perms[3] == 'p' && ino == 0 &&
+                 (!path || line[path] == '\0' || line[path] == '\n');
+            break;
+        }
+    }
+    fclose(f);
+    return ok;
+}
+
 /* Which pages of the chunk at ram were never written: guest RAM is a
  * private anonymous mapping, so a page that is neither present nor
  * swapped (/proc/self/pagemap bits 63, 62) reads as zero and need not be
@@ -201,7 +228,8 @@ static int put_ram(struct snap_out *o, const struct machine *m,
     size_t cap = RAM_HDR + ZSTD_compressBound(CHUNK_BYTES);
     uint8_t *raw = malloc(CHUNK_BYTES), *out = malloc(cap);
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    int pagemap = ram_private_anon(m->ram, m->ram_size)
+                      ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
     bool untouched[SNAP_CHUNK_PAGES];
     int rc = 0;
 
@@ -720,7 +748,8 @@ int snapshot_load(struct machine *m, const char *uri, char *err, size_t errlen)
         return -1;
     /* Zero pages are not in the stream: the boot image must go. RAM is
      * a private anonymous mapping, so dropping it reads back as zeros. */
-    if (madvise(m->ram, m->ram_size, MADV_DONTNEED) < 0)
+    if (!ram_private_anon(m->ram, m->ram_size) ||
+        madvise(m->ram, m->ram_size, MADV_DONTNEED) < 0)
         memset(m->ram, 0, m->ram_size);
     int rc = snap_parse(&in, &t, msg, sizeof msg);
     if (rc < 0) {
