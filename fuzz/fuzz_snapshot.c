@@ -55,13 +55,19 @@ static void fix_crcs(uint8_t *b, size_t n)
 
 static void parse_one(const uint8_t *data, size_t size)
 {
-    uint8_t *ram = calloc(1, RAM_SIZE);
-    struct cpu *cpus[NCPUS];
+    /* One RAM buffer and one set of vCPUs for the process (allocating and
+     * poisoning them per run was most of the time); what they hold from an
+     * earlier run does not matter to the parser. */
+    static uint8_t *ram;
+    if (!ram && !(ram = malloc(RAM_SIZE)))
+        abort();
+    static struct cpu *cpus[NCPUS]; /* likewise; snap_parse clears the pins */
     struct snap_in in = {.fd = -1, .mem = data, .memlen = size};
     char err[512] = "";
 
     for (int i = 0; i < NCPUS; i++)
-        cpus[i] = calloc(1, sizeof *cpus[i]);
+        if (!cpus[i] && !(cpus[i] = calloc(1, sizeof *cpus[i])))
+            abort();
     struct snap_target t = {
         .ram_size = RAM_SIZE, .ncpus = NCPUS, .cr_pin = true,
         .ram = ram, .cpus = cpus,
@@ -75,9 +81,6 @@ static void parse_one(const uint8_t *data, size_t size)
     } else if (!err[0]) {
         abort(); /* a refusal always says why */
     }
-    for (int i = 0; i < NCPUS; i++)
-        free(cpus[i]);
-    free(ram);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -618,12 +618,6 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
     if (rd32(hdr + 12) != crc32c(0, hdr, 12))
         return fail(err, errlen, "header checksum mismatch: the file is corrupt");
 
-    scratch = malloc(CHUNK_BYTES);
-    dctx = ZSTD_createDCtx();
-    if (!scratch || !dctx) {
-        fail(err, errlen, "out of memory");
-        goto out;
-    }
     for (;;) {
         uint64_t off = in->consumed;
         r = snap_in_read(in, hdr, 16, &e);
@@ -686,6 +680,15 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
                 goto out;
             }
             seen |= 1u << id;
+        }
+        if (id == SNAP_SEC_RAM && !dctx) { /* on first use: most streams the
+                                              fuzzer makes have no RAM */
+            scratch = malloc(CHUNK_BYTES);
+            dctx = ZSTD_createDCtx();
+            if (!scratch || !dctx) {
+                fail(err, errlen, "out of memory");
+                goto out;
+            }
         }
         if (load_section(t, id, buf, len, scratch, dctx, &next_page, err, errlen) < 0)
             goto out;
