@@ -434,3 +434,84 @@ void op_idiv(struct cpu *c, const struct insn *i)
         break;
     }
 }
+
+/* ---- specialised register forms (decode.c): same results and flags as
+ * op_inc_E/op_dec_E/op_not/op_neg/op_imul_GE(I) without the operand-kind
+ * switches. */
+
+void op_dec_r64(struct cpu *c, const struct insn *i)
+{
+    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    uint64_t a = c->regs[i->rm], r = a - 1;
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_DEC, 8, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_inc_r64(struct cpu *c, const struct insn *i)
+{
+    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    uint64_t a = c->regs[i->rm], r = a + 1;
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_INC, 8, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_not_r32(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->rm] = (uint32_t)~c->regs[i->rm];
+}
+
+void op_not_r64(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->rm] = ~c->regs[i->rm];
+}
+
+void op_neg_r32(struct cpu *c, const struct insn *i)
+{
+    uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)-a;
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_SUB, 4, r, 0, a);
+}
+
+void op_neg_r64(struct cpu *c, const struct insn *i)
+{
+    uint64_t a = c->regs[i->rm], r = -a;
+    c->regs[i->rm] = r;
+    lf_set(&c->lf, LF_SUB, 8, r, 0, a);
+}
+
+static inline void imul32(struct cpu *c, unsigned dst, int32_t a, int32_t b)
+{
+    int64_t p = (int64_t)a * b;
+    c->regs[dst] = (uint32_t)p;
+    lf_set_resaux(&c->lf, 4, (uint32_t)p, p != (int32_t)p ? (LF_CF | LF_OF) : 0);
+}
+
+static inline void imul64(struct cpu *c, unsigned dst, int64_t a, int64_t b)
+{
+    int64_t p;
+    bool of = __builtin_mul_overflow(a, b, &p);
+    c->regs[dst] = (uint64_t)p;
+    lf_set_resaux(&c->lf, 8, (uint64_t)p, of ? (LF_CF | LF_OF) : 0);
+}
+
+void op_imul_r32_r32(struct cpu *c, const struct insn *i)
+{
+    imul32(c, i->reg, (int32_t)c->regs[i->reg], (int32_t)c->regs[i->rm]);
+}
+
+void op_imul_r64_r64(struct cpu *c, const struct insn *i)
+{
+    imul64(c, i->reg, (int64_t)c->regs[i->reg], (int64_t)c->regs[i->rm]);
+}
+
+void op_imul_r32_ri(struct cpu *c, const struct insn *i)
+{
+    imul32(c, i->reg, (int32_t)c->regs[i->rm], (int32_t)i->imm);
+}
+
+void op_imul_r64_ri(struct cpu *c, const struct insn *i)
+{
+    imul64(c, i->reg, (int64_t)c->regs[i->rm], (int64_t)i->imm);
+}

@@ -82,11 +82,34 @@ void op_shl(struct cpu *c, const struct insn *i) { shift(c, i, SH_SHL); }
 void op_shr(struct cpu *c, const struct insn *i) { shift(c, i, SH_SHR); }
 void op_sar(struct cpu *c, const struct insn *i) { shift(c, i, SH_SAR); }
 
-/* Rotates change only CF and OF. */
-static void set_cf_of(struct cpu *c, uint32_t cf, uint32_t of)
+/* Rotates change only CF and OF. Still lazy: ZF/SF/PF depend only on
+ * the previous record's result and size, so it becomes a LF_RESAUX record
+ * of that result with the new CF/OF and the old AF (the AF formulas of
+ * lf_flags). Saves materialising all six flags (~60 host insns). */
+static inline void set_cf_of(struct cpu *c, uint32_t cf, uint32_t of)
 {
-    uint32_t f = lf_flags(&c->lf) & ~(LF_CF | LF_OF);
-    lf_set_eager(&c->lf, f | (cf ? LF_CF : 0) | (of ? LF_OF : 0));
+    struct lazyflags *lf = &c->lf;
+    uint32_t co = (cf ? LF_CF : 0) | (of ? LF_OF : 0), af;
+    switch (lf->op >> 2) {
+    case LF_EAGER:
+        lf->aux = (lf->aux & ~(LF_CF | LF_OF)) | co;
+        return;
+    case LF_RESAUX:
+        af = lf->aux & LF_AF;
+        break;
+    case LF_LOGIC:
+        af = 0;
+        break;
+    case LF_INC:
+    case LF_DEC:
+        af = (uint32_t)(lf->src1 ^ lf->res) & LF_AF;
+        break;
+    default: /* ADD, ADC, SUB, SBB */
+        af = (uint32_t)(lf->src1 ^ lf->src2 ^ lf->res) & LF_AF;
+        break;
+    }
+    lf->op = LF_RESAUX << 2 | (lf->op & 3);
+    lf->aux = co | af;
 }
 
 void op_rol(struct cpu *c, const struct insn *i)
@@ -190,3 +213,51 @@ static void shxd(struct cpu *c, const struct insn *i, bool left)
 
 void op_shld(struct cpu *c, const struct insn *i) { shxd(c, i, true); }
 void op_shrd(struct cpu *c, const struct insn *i) { shxd(c, i, false); }
+
+/* ---- specialised: shift/rotate of a 32/64-bit register by a nonzero
+ * immediate count (decode.c picks these; count 0 stays generic). Same
+ * results and flags as shift()/op_rol()/op_ror() without the operand-kind
+ * switches. */
+
+#define SHIFT_RI(name, T, ST, bits)                                          \
+void op_shl_##name(struct cpu *c, const struct insn *i)                      \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    T a = (T)c->regs[i->rm], t = (T)(a << (n - 1)), r = (T)(t << 1);         \
+    c->regs[i->rm] = r;                                                      \
+    lf_set_resaux(&c->lf, bits / 8, r,                                       \
+                  (uint32_t)(t >> (bits - 1)) | of_bit(t ^ r, bits));        \
+}                                                                            \
+void op_shr_##name(struct cpu *c, const struct insn *i)                      \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    T a = (T)c->regs[i->rm], t = (T)(a >> (n - 1)), r = (T)(t >> 1);         \
+    c->regs[i->rm] = r;                                                      \
+    lf_set_resaux(&c->lf, bits / 8, r, (uint32_t)(t & 1) | of_bit(t ^ r, bits)); \
+}                                                                            \
+void op_sar_##name(struct cpu *c, const struct insn *i)                      \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    ST a = (ST)c->regs[i->rm];                                               \
+    T t = (T)(a >> (n - 1)), r = (T)(a >> n);                                \
+    c->regs[i->rm] = r;                                                      \
+    lf_set_resaux(&c->lf, bits / 8, r, (uint32_t)(t & 1) | of_bit(t ^ r, bits)); \
+}                                                                            \
+void op_rol_##name(struct cpu *c, const struct insn *i)                      \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    T a = (T)c->regs[i->rm], r = (T)((a << n) | (a >> (bits - n)));          \
+    c->regs[i->rm] = r;                                                      \
+    set_cf_of(c, r & 1, ((r >> (bits - 1)) ^ r) & 1);                        \
+}                                                                            \
+void op_ror_##name(struct cpu *c, const struct insn *i)                      \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    T a = (T)c->regs[i->rm], r = (T)((a >> n) | (a << (bits - n)));          \
+    c->regs[i->rm] = r;                                                      \
+    set_cf_of(c, (r >> (bits - 1)) & 1, ((r >> (bits - 1)) ^ (r >> (bits - 2))) & 1); \
+}
+
+SHIFT_RI(r32_i, uint32_t, int32_t, 32)
+SHIFT_RI(r64_i, uint64_t, int64_t, 64)
+#undef SHIFT_RI

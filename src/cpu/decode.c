@@ -325,7 +325,23 @@ static op_fn specialise(op_fn fn, const struct insn *i)
         }
         return fn;
     }
+    if (i->lock)
+        return fn; /* LOCK with a register operand: the generic path's #UD */
+    /* shift/rotate by an immediate: a masked count of 0 stays generic */
+    bool shimm = i->map == 0 && (i->opcode == 0xc1 || i->opcode == 0xd1) &&
+                 (i->imm & (i->opsize == 8 ? 63 : 31)) != 0;
     if (i->opsize == 4) {
+        if (shimm) {
+            if (fn == op_shl) return op_shl_r32_i;
+            if (fn == op_shr) return op_shr_r32_i;
+            if (fn == op_sar) return op_sar_r32_i;
+            if (fn == op_rol) return op_rol_r32_i;
+            if (fn == op_ror) return op_ror_r32_i;
+        }
+        if (fn == op_not) return op_not_r32;
+        if (fn == op_neg) return op_neg_r32;
+        if (fn == op_imul_GE) return op_imul_r32_r32;
+        if (fn == op_imul_GEI) return op_imul_r32_ri;
         if (fn == op_add_EG) return op_add_r32_r32;
         if (fn == op_sub_EG) return op_sub_r32_r32;
         if (fn == op_xor_EG) return op_xor_r32_r32;
@@ -341,6 +357,19 @@ static op_fn specialise(op_fn fn, const struct insn *i)
         if (fn == op_and_EI) return op_and_r32_i;
         if (fn == op_cmp_EI) return op_cmp_r32_i;
     } else if (i->opsize == 8) {
+        if (shimm) {
+            if (fn == op_shl) return op_shl_r64_i;
+            if (fn == op_shr) return op_shr_r64_i;
+            if (fn == op_sar) return op_sar_r64_i;
+            if (fn == op_rol) return op_rol_r64_i;
+            if (fn == op_ror) return op_ror_r64_i;
+        }
+        if (fn == op_not) return op_not_r64;
+        if (fn == op_neg) return op_neg_r64;
+        if (fn == op_dec_E) return op_dec_r64;
+        if (fn == op_inc_E) return op_inc_r64;
+        if (fn == op_imul_GE) return op_imul_r64_r64;
+        if (fn == op_imul_GEI) return op_imul_r64_ri;
         if (fn == op_add_EG) return op_add_r64_r64;
         if (fn == op_sub_EG) return op_sub_r64_r64;
         if (fn == op_xor_EG) return op_xor_r64_r64;

@@ -111,10 +111,15 @@ OP(op_dec_r32); OP(op_inc_r32);
 OP(op_not); OP(op_neg);
 OP(op_mul); OP(op_imul1); OP(op_div); OP(op_idiv);
 OP(op_imul_GE); OP(op_imul_GEI);
+OP(op_dec_r64); OP(op_inc_r64); OP(op_not_r32); OP(op_not_r64);
+OP(op_neg_r32); OP(op_neg_r64);
+OP(op_imul_r32_r32); OP(op_imul_r64_r64); OP(op_imul_r32_ri); OP(op_imul_r64_ri);
 
 /* shifts, bits (alu_shift.c, alu_bits.c) */
 OP(op_rol); OP(op_ror); OP(op_rcl); OP(op_rcr);
 OP(op_shl); OP(op_shr); OP(op_sar);
+OP(op_shl_r32_i); OP(op_shr_r32_i); OP(op_sar_r32_i); OP(op_rol_r32_i); OP(op_ror_r32_i);
+OP(op_shl_r64_i); OP(op_shr_r64_i); OP(op_sar_r64_i); OP(op_rol_r64_i); OP(op_ror_r64_i);
 OP(op_shld); OP(op_shrd);
 OP(op_bt_G); OP(op_bts_G); OP(op_btr_G); OP(op_btc_G);
 OP(op_bt_I); OP(op_bts_I); OP(op_btr_I); OP(op_btc_I);

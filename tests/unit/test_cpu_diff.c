@@ -91,6 +91,38 @@ DIFF_OP(cmpi32, "cmp $0x80, %eax")
 DIFF_OP(cmpi64, "cmp $-1, %rax")
 DIFF_OP(test64, "test %rbx, %rax")
 DIFF_OP(sbbi8, "sbb $0x81, %al")
+/* register forms with specialised handlers (decode.c specialise) */
+DIFF_OP(shli64, "shl $13, %rax")
+DIFF_OP(shli32_1, "shl $1, %eax")
+DIFF_OP(shri64, "shr $3, %rax")
+DIFF_OP(shri32, "shr $31, %eax")
+DIFF_OP(sari64, "sar $63, %rax")
+DIFF_OP(sari32_1, "sar $1, %eax")
+DIFF_OP(roli64, "rol $13, %rax")
+DIFF_OP(roli32_1, "rol $1, %eax")
+DIFF_OP(rori64_1, "ror $1, %rax")
+DIFF_OP(rori32, "ror $7, %eax")
+DIFF_OP(noti64, "not %rax")
+DIFF_OP(noti32, "not %eax")
+DIFF_OP(neg64b, "neg %rbx")
+DIFF_OP(incr64, "inc %rax")
+DIFF_OP(decr64, "dec %rbx")
+DIFF_OP(imul64_2, "imul %rbx, %rax")
+DIFF_OP(imul32_2, "imul %ebx, %eax")
+DIFF_OP(imul64_3, "imul $0x2545f491, %rbx, %rax")
+DIFF_OP(imul64_3b, "imul $-3, %rax, %rax")
+DIFF_OP(imul32_3b, "imul $0x12345, %ebx, %eax")
+/* rotates keep SF/ZF/AF/PF of the lazy record before them */
+DIFF_OP(add_rol, "add %rbx, %rax\n rol $13, %rax")
+DIFF_OP(sub_ror, "sub %ebx, %eax\n ror $1, %eax")
+DIFF_OP(adc_rol, "adc %bx, %ax\n rol $13, %rax")
+DIFF_OP(inc_rol, "inc %rax\n rol $1, %rax")
+DIFF_OP(dec_ror, "dec %al\n ror $9, %rax")
+DIFF_OP(and_rol, "and %rbx, %rax\n rol $5, %eax")
+DIFF_OP(shl_ror, "shl $3, %ebx\n ror $2, %rax")
+DIFF_OP(add_rolcl, "add %ebx, %eax\n rol %cl, %rax")
+DIFF_OP(sub_rcr, "sub %rbx, %rax\n rcr %cl, %eax")
+DIFF_OP(rol_rol, "rol $1, %rax\n rol $3, %rbx")
 
 /* Which flags are defined for this op and count (SDM Vol 2). */
 enum { K_PLAIN, K_SHIFT, K_ROT, K_SHXD };
@@ -141,6 +173,21 @@ static struct diffcase cases[] = {
     C(andi64, LOGIC, K_PLAIN, 0), C(cmpi32, ALL, K_PLAIN, 0),
     C(cmpi64, ALL, K_PLAIN, 0), C(test64, LOGIC, K_PLAIN, 0),
     C(sbbi8, ALL, K_PLAIN, 0),
+    C(shli64, SZPC, K_PLAIN, 0), C(shli32_1, SZPC | F_OF, K_PLAIN, 0),
+    C(shri64, SZPC, K_PLAIN, 0), C(shri32, SZPC, K_PLAIN, 0),
+    C(sari64, SZPC, K_PLAIN, 0), C(sari32_1, SZPC | F_OF, K_PLAIN, 0),
+    C(roli64, ALL & ~F_OF, K_PLAIN, 0), C(roli32_1, ALL, K_PLAIN, 0),
+    C(rori64_1, ALL, K_PLAIN, 0), C(rori32, ALL & ~F_OF, K_PLAIN, 0),
+    C(noti64, ALL, K_PLAIN, 0), C(noti32, ALL, K_PLAIN, 0),
+    C(neg64b, ALL, K_PLAIN, 0), C(incr64, ALL, K_PLAIN, 0),
+    C(decr64, ALL, K_PLAIN, 0), C(imul64_2, F_CF | F_OF, K_PLAIN, 0),
+    C(imul32_2, F_CF | F_OF, K_PLAIN, 0), C(imul64_3, F_CF | F_OF, K_PLAIN, 0),
+    C(imul64_3b, F_CF | F_OF, K_PLAIN, 0), C(imul32_3b, F_CF | F_OF, K_PLAIN, 0),
+    C(add_rol, ALL & ~F_OF, K_PLAIN, 0), C(sub_ror, ALL, K_PLAIN, 0),
+    C(adc_rol, ALL & ~F_OF, K_PLAIN, 0), C(inc_rol, ALL, K_PLAIN, 0),
+    C(dec_ror, ALL & ~F_OF, K_PLAIN, 0), C(and_rol, LOGIC & ~F_OF, K_PLAIN, 0),
+    C(shl_ror, SZPC, K_PLAIN, 0), C(add_rolcl, ALL, K_ROT, 64),
+    C(sub_rcr, ALL, K_ROT, 32), C(rol_rol, ALL & ~F_OF, K_PLAIN, 0),
 };
 
 static uint32_t defined_flags(const struct diffcase *d, uint64_t rcx)
