@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cpu/smm_smram.h"
+#include "util/errbuf.h"
 
 #define PAGE 4096u
 #define PAGE_ALIGN(x) (((x) + PAGE - 1) & ~(uint64_t)(PAGE - 1))
@@ -26,16 +27,6 @@
 #define AMD_HT_START 0xFD00000000ull
 #define AMD_HT_SIZE  0x300000000ull
 #define MOD_ENTRY_SIZE 16u
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p)
@@ -77,16 +68,16 @@ static int check_range(const char *name, const char *what, uint64_t start,
                        size_t errlen)
 {
     if (start + size < start)
-        return fail(err, errlen, "%s: %s at 0x%llx wraps around the address space",
+        return errbuf_fail(err, errlen, "%s: %s at 0x%llx wraps around the address space",
                     name, what, (unsigned long long)start);
     if (start + size > ram_size)
-        return fail(err, errlen,
+        return errbuf_fail(err, errlen,
                     "%s: %s 0x%llx-0x%llx is outside RAM (%llu MiB; try a larger -m)",
                     name, what, (unsigned long long)start,
                     (unsigned long long)(start + size),
                     (unsigned long long)(ram_size >> 20));
     if (overlaps(start, size, MB_LOW_START, MB_LOW_END - MB_LOW_START))
-        return fail(err, errlen,
+        return errbuf_fail(err, errlen,
                     "%s: %s 0x%llx-0x%llx overlaps the Multiboot info area "
                     "0x%x-0x%x", name, what, (unsigned long long)start,
                     (unsigned long long)(start + size), MB_LOW_START,
@@ -94,7 +85,7 @@ static int check_range(const char *name, const char *what, uint64_t start,
     /* SMRAM (docs/smm.md) is closed to the guest outside SMM: a kernel
      * loaded there could not read its own code. */
     if (overlaps(start, size, SMRAM_BASE, SMRAM_END - SMRAM_BASE))
-        return fail(err, errlen,
+        return errbuf_fail(err, errlen,
                     "%s: %s 0x%llx-0x%llx overlaps SMRAM 0x%x-0x%x", name, what,
                     (unsigned long long)start, (unsigned long long)(start + size),
                     SMRAM_BASE, SMRAM_END);
@@ -107,7 +98,7 @@ static int load_kludge(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
                        const char *name, char *err, size_t errlen)
 {
     if (len - hoff < 32)
-        return fail(err, errlen, "%s: truncated Multiboot header", name);
+        return errbuf_fail(err, errlen, "%s: truncated Multiboot header", name);
     const uint8_t *h = img + hoff;
     uint32_t header_addr = le32(h + 12), load_addr = le32(h + 16);
     uint32_t load_end = le32(h + 20), bss_end = le32(h + 24);
@@ -116,40 +107,40 @@ static int load_kludge(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
 
     /* The header's file offset ties file to memory (spec 3.1.3). */
     if (header_addr < load_addr)
-        return fail(err, errlen, "%s: invalid load_addr 0x%x (above header_addr 0x%x)",
+        return errbuf_fail(err, errlen, "%s: invalid load_addr 0x%x (above header_addr 0x%x)",
                     name, load_addr, header_addr);
     if (header_addr - load_addr > hoff)
-        return fail(err, errlen, "%s: invalid header_addr 0x%x (before the start of the file)",
+        return errbuf_fail(err, errlen, "%s: invalid header_addr 0x%x (before the start of the file)",
                     name, header_addr);
     uint64_t text_off = hoff - (header_addr - load_addr);
     if (load_end) {
         if (load_end < load_addr)
-            return fail(err, errlen, "%s: invalid load_end_addr 0x%x (below load_addr 0x%x)",
+            return errbuf_fail(err, errlen, "%s: invalid load_end_addr 0x%x (below load_addr 0x%x)",
                         name, load_end, load_addr);
         load_size = load_end - load_addr;
         if (load_size > len - text_off)
-            return fail(err, errlen, "%s: truncated: load_end_addr 0x%x is beyond the end of the file",
+            return errbuf_fail(err, errlen, "%s: truncated: load_end_addr 0x%x is beyond the end of the file",
                         name, load_end);
     } else {
         load_size = len - text_off;
     }
     if (load_size > UINT32_MAX - (uint64_t)load_addr)
-        return fail(err, errlen, "%s: kernel does not fit in the 4 GiB address space", name);
+        return errbuf_fail(err, errlen, "%s: kernel does not fit in the 4 GiB address space", name);
     if (bss_end) {
         if (bss_end < load_addr + load_size)
-            return fail(err, errlen, "%s: invalid bss_end_addr 0x%x (below load_end_addr)",
+            return errbuf_fail(err, errlen, "%s: invalid bss_end_addr 0x%x (below load_end_addr)",
                         name, bss_end);
         kernel_size = bss_end - load_addr;
     } else {
         kernel_size = load_size;
     }
     if (kernel_size == 0)
-        return fail(err, errlen, "%s: empty kernel image", name);
+        return errbuf_fail(err, errlen, "%s: empty kernel image", name);
     if (check_range(name, "kernel image", load_addr, kernel_size, ram_size,
                     err, errlen) < 0)
         return -1;
     if (entry < load_addr || entry >= load_addr + kernel_size)
-        return fail(err, errlen, "%s: entry point 0x%x is outside the loaded image 0x%x-0x%llx",
+        return errbuf_fail(err, errlen, "%s: entry point 0x%x is outside the loaded image 0x%x-0x%llx",
                     name, entry, load_addr,
                     (unsigned long long)(load_addr + kernel_size));
     memcpy(ram + load_addr, img + text_off, load_size);
@@ -175,25 +166,25 @@ static int load_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
     char what[64];
 
     if (img[4] != 1 && img[4] != 2)
-        return fail(err, errlen, "%s: invalid ELF class %u", name, img[4]);
+        return errbuf_fail(err, errlen, "%s: invalid ELF class %u", name, img[4]);
     if (img[5] != 1)
-        return fail(err, errlen, "%s: ELF image is not little-endian", name);
+        return errbuf_fail(err, errlen, "%s: ELF image is not little-endian", name);
     if (len < ehsize)
-        return fail(err, errlen, "%s: truncated ELF header", name);
+        return errbuf_fail(err, errlen, "%s: truncated ELF header", name);
     uint16_t machine = le16(img + 18);
     if (machine != (is64 ? EM_X86_64 : EM_386))
-        return fail(err, errlen, "%s: ELF%d machine %u is not %s", name,
+        return errbuf_fail(err, errlen, "%s: ELF%d machine %u is not %s", name,
                     is64 ? 64 : 32, machine, is64 ? "x86-64" : "i386");
     uint64_t entry = is64 ? le64(img + 24) : le32(img + 24);
     uint64_t phoff = is64 ? le64(img + 32) : le32(img + 28);
     uint16_t phentsize = le16(img + (is64 ? 54 : 42));
     uint16_t phnum = le16(img + (is64 ? 56 : 44));
     if (phnum == 0)
-        return fail(err, errlen, "%s: ELF image has no program headers", name);
+        return errbuf_fail(err, errlen, "%s: ELF image has no program headers", name);
     if (phentsize < phsize_min)
-        return fail(err, errlen, "%s: bad ELF program header size %u", name, phentsize);
+        return errbuf_fail(err, errlen, "%s: bad ELF program header size %u", name, phentsize);
     if (phoff > len || (uint64_t)phnum * phentsize > len - phoff)
-        return fail(err, errlen, "%s: truncated ELF program headers", name);
+        return errbuf_fail(err, errlen, "%s: truncated ELF program headers", name);
 
     /* First pass: validate every segment before touching RAM. */
     uint64_t low = UINT64_MAX, high = 0;
@@ -215,11 +206,11 @@ static int load_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         if (ph.type != PT_LOAD || ph.memsz == 0)
             continue;
         if (ph.filesz > ph.memsz)
-            return fail(err, errlen, "%s: segment %u: file size 0x%llx exceeds memory size 0x%llx",
+            return errbuf_fail(err, errlen, "%s: segment %u: file size 0x%llx exceeds memory size 0x%llx",
                         name, i, (unsigned long long)ph.filesz,
                         (unsigned long long)ph.memsz);
         if (ph.offset > len || ph.filesz > len - ph.offset)
-            return fail(err, errlen, "%s: segment %u: truncated (data at 0x%llx+0x%llx is beyond the end of the file)",
+            return errbuf_fail(err, errlen, "%s: segment %u: truncated (data at 0x%llx+0x%llx is beyond the end of the file)",
                         name, i, (unsigned long long)ph.offset,
                         (unsigned long long)ph.filesz);
         snprintf(what, sizeof what, "segment %u", i);
@@ -232,9 +223,9 @@ static int load_elf(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
             high = ph.paddr + ph.memsz;
     }
     if (high == 0)
-        return fail(err, errlen, "%s: ELF image has no loadable segments", name);
+        return errbuf_fail(err, errlen, "%s: ELF image has no loadable segments", name);
     if (entry < low || entry >= high)
-        return fail(err, errlen, "%s: entry point 0x%llx is outside the loaded image 0x%llx-0x%llx",
+        return errbuf_fail(err, errlen, "%s: entry point 0x%llx is outside the loaded image 0x%llx-0x%llx",
                     name, (unsigned long long)entry, (unsigned long long)low,
                     (unsigned long long)high);
 
@@ -307,14 +298,14 @@ static int load_module(uint8_t *ram, uint64_t pa, uint64_t limit,
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0)
-        return fail(err, errlen, "-initrd: cannot open '%s': %s", file, strerror(errno));
+        return errbuf_fail(err, errlen, "-initrd: cannot open '%s': %s", file, strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "-initrd: '%s' is not a regular file", file);
+        return errbuf_fail(err, errlen, "-initrd: '%s' is not a regular file", file);
     }
     if ((uint64_t)st.st_size > limit - pa) {
         close(fd);
-        return fail(err, errlen, "-initrd: module '%s' (%lld bytes) does not fit in RAM",
+        return errbuf_fail(err, errlen, "-initrd: module '%s' (%lld bytes) does not fit in RAM",
                     file, (long long)st.st_size);
     }
     uint64_t got = 0;
@@ -324,7 +315,7 @@ static int load_module(uint8_t *ram, uint64_t pa, uint64_t limit,
             continue;
         if (r <= 0) {
             close(fd);
-            return fail(err, errlen, "-initrd: error reading '%s'", file);
+            return errbuf_fail(err, errlen, "-initrd: error reading '%s'", file);
         }
         got += (uint64_t)r;
     }
@@ -382,7 +373,7 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
     /* The spec needs enough RAM for the low area and 1 MiB + the SeaBIOS
      * reservation to make the memory map meaningful. */
     if (ram_size < 0x200000 || ram_size > 0xE0000000ull)
-        return fail(err, errlen, "RAM size %llu bytes is not supported",
+        return errbuf_fail(err, errlen, "RAM size %llu bytes is not supported",
                     (unsigned long long)ram_size);
 
     /* Header: 32-bit aligned in the first 8192 bytes (spec 3.1.1). QEMU
@@ -402,8 +393,8 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         break;
     }
     if (!found)
-        return bad_sum ? fail(err, errlen, "%s: Multiboot header has a bad checksum", name)
-                       : fail(err, errlen, "%s: no Multiboot header in the first %d bytes",
+        return bad_sum ? errbuf_fail(err, errlen, "%s: Multiboot header has a bad checksum", name)
+                       : errbuf_fail(err, errlen, "%s: no Multiboot header in the first %d bytes",
                               name, MB_SEARCH_LIMIT);
 
     if (flags & MB_FLAG_AOUT_KLUDGE) {
@@ -411,7 +402,7 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
             return -1;
     } else {
         if (len < 6 || memcmp(img, "\x7f" "ELF", 4) != 0)
-            return fail(err, errlen, "%s: not an ELF image and the Multiboot header has no load addresses (flags bit 16)",
+            return errbuf_fail(err, errlen, "%s: not an ELF image and the Multiboot header has no load addresses (flags bit 16)",
                         name);
         if (load_elf(ram, ram_size, img, len, &k, name, err, errlen) < 0)
             return -1;
@@ -428,11 +419,11 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
     uint64_t off_loader = off_cmdlines + cmdline_len;
     uint64_t buf_size = PAGE_ALIGN(off_loader + sizeof "qemu");
     if (k.low + buf_size > ram_size)
-        return fail(err, errlen, "%s: no room in RAM for the Multiboot information after the kernel",
+        return errbuf_fail(err, errlen, "%s: no room in RAM for the Multiboot information after the kernel",
                     name);
     if (overlaps(k.low + off_info, buf_size - off_info, MB_LOW_START,
                  MB_LOW_END - MB_LOW_START))
-        return fail(err, errlen, "%s: the Multiboot information after the kernel would overlap 0x%x-0x%x",
+        return errbuf_fail(err, errlen, "%s: the Multiboot information after the kernel would overlap 0x%x-0x%x",
                     name, MB_LOW_START, MB_LOW_END);
     memset(ram + k.low + off_info, 0, buf_size - off_info);
 
@@ -442,7 +433,7 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         bool done;
         char *item = next_item(&s, &done);
         if (!item)
-            return fail(err, errlen, "out of memory");
+            return errbuf_fail(err, errlen, "out of memory");
         /* The module's string is "FILE ARGS"; the file name ends at the
          * first space (QEMU). */
         size_t ilen = strlen(item);
@@ -455,11 +446,11 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         uint64_t mod_start = k.low + buf_size, mod_size = 0;
         if (*item == '\0') {
             free(item);
-            return fail(err, errlen, "-initrd: empty module file name");
+            return errbuf_fail(err, errlen, "-initrd: empty module file name");
         }
         if (overlaps(mod_start, 1, MB_LOW_START, MB_LOW_END - MB_LOW_START)) {
             free(item);
-            return fail(err, errlen, "-initrd: modules would overlap 0x%x-0x%x",
+            return errbuf_fail(err, errlen, "-initrd: modules would overlap 0x%x-0x%x",
                         MB_LOW_START, MB_LOW_END);
         }
         int r = load_module(ram, mod_start, ram_size, item, &mod_size, err, errlen);
@@ -473,7 +464,7 @@ int multiboot_load_image(uint8_t *ram, uint64_t ram_size, const uint8_t *img,
         st32(m + 12, 0);
         buf_size = PAGE_ALIGN(buf_size + mod_size);
         if (k.low + buf_size > ram_size)
-            return fail(err, errlen, "-initrd: modules do not fit in RAM");
+            return errbuf_fail(err, errlen, "-initrd: modules do not fit in RAM");
     }
 
     /* Kernel command line: the -kernel file name, a space, then -append
@@ -518,27 +509,27 @@ int multiboot_load_file(uint8_t *ram, uint64_t ram_size,
     int fd = open(p->kernel_path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0)
-        return fail(err, errlen, "-kernel: cannot open '%s': %s", p->kernel_path,
+        return errbuf_fail(err, errlen, "-kernel: cannot open '%s': %s", p->kernel_path,
                     strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "-kernel: '%s' is not a regular file", p->kernel_path);
+        return errbuf_fail(err, errlen, "-kernel: '%s' is not a regular file", p->kernel_path);
     }
     /* A loadable image is at most RAM-sized plus headers; refuse silly
      * sizes before allocating. */
     if ((uint64_t)st.st_size > ram_size + (64u << 20)) {
         close(fd);
-        return fail(err, errlen, "-kernel: '%s' is larger than RAM", p->kernel_path);
+        return errbuf_fail(err, errlen, "-kernel: '%s' is larger than RAM", p->kernel_path);
     }
     if (st.st_size == 0) {
         close(fd);
-        return fail(err, errlen, "%s: empty file", p->kernel_path);
+        return errbuf_fail(err, errlen, "%s: empty file", p->kernel_path);
     }
     size_t len = (size_t)st.st_size, got = 0;
     uint8_t *img = malloc(len);
     if (!img) {
         close(fd);
-        return fail(err, errlen, "-kernel: '%s': out of memory", p->kernel_path);
+        return errbuf_fail(err, errlen, "-kernel: '%s': out of memory", p->kernel_path);
     }
     while (got < len) {
         ssize_t r = read(fd, img + got, len - got);
@@ -551,7 +542,7 @@ int multiboot_load_file(uint8_t *ram, uint64_t ram_size,
     close(fd);
     if (got != len) {
         free(img);
-        return fail(err, errlen, "-kernel: error reading '%s'", p->kernel_path);
+        return errbuf_fail(err, errlen, "-kernel: error reading '%s'", p->kernel_path);
     }
     int ret = multiboot_load_image(ram, ram_size, img, len, p, out, err, errlen);
     free(img);

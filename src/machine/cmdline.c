@@ -9,6 +9,7 @@
 
 #include "ctl/qmp.h"
 #include "util/log.h"
+#include "util/errbuf.h"
 
 const char pinvm_usage[] =
     "usage: pinvm -kernel FILE [options]\n"
@@ -43,16 +44,6 @@ const char pinvm_usage[] =
     "  --version           version\n"
     "\n"
     "Writing V to the debug-exit port ends pinvm with status (V << 1) | 1.\n";
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 void config_defaults(struct pinvm_config *cfg)
 {
@@ -117,7 +108,7 @@ static int parse_smp(const char *arg, int *ncpus, char *err, size_t errlen)
     uint64_t cpus = 0, prod = 1, maxcpus = 0, v;
     bool have_topo = false;
     if (strlen(arg) >= sizeof buf)
-        return fail(err, errlen, "-smp %s: invalid value", arg);
+        return errbuf_fail(err, errlen, "-smp %s: invalid value", arg);
     strcpy(buf, arg);
     char *save = NULL;
     int first = 1;
@@ -125,12 +116,12 @@ static int parse_smp(const char *arg, int *ncpus, char *err, size_t errlen)
         char *eq = strchr(it, '=');
         if (!eq) {
             if (!first || parse_uint(it, &cpus) < 0)
-                return fail(err, errlen, "-smp %s: invalid value '%s'", arg, it);
+                return errbuf_fail(err, errlen, "-smp %s: invalid value '%s'", arg, it);
             continue;
         }
         *eq = '\0';
         if (parse_uint(eq + 1, &v) < 0 || v > 4096)
-            return fail(err, errlen, "-smp %s: invalid value for '%s'", arg, it);
+            return errbuf_fail(err, errlen, "-smp %s: invalid value for '%s'", arg, it);
         if (strcmp(it, "cpus") == 0) {
             cpus = v;
         } else if (strcmp(it, "maxcpus") == 0) {
@@ -141,7 +132,7 @@ static int parse_smp(const char *arg, int *ncpus, char *err, size_t errlen)
             prod *= v ? v : 1;
             have_topo = true;
         } else {
-            return fail(err, errlen, "-smp %s: unknown property '%s'", arg, it);
+            return errbuf_fail(err, errlen, "-smp %s: unknown property '%s'", arg, it);
         }
     }
     if (cpus == 0)
@@ -149,9 +140,9 @@ static int parse_smp(const char *arg, int *ncpus, char *err, size_t errlen)
     if (maxcpus == 0)
         maxcpus = cpus;
     if (maxcpus < cpus)
-        return fail(err, errlen, "-smp %s: maxcpus must be at least cpus", arg);
+        return errbuf_fail(err, errlen, "-smp %s: maxcpus must be at least cpus", arg);
     if (cpus > PINVM_MAX_SMP || maxcpus > PINVM_MAX_SMP)
-        return fail(err, errlen, "-smp %s: at most %d vCPUs", arg, PINVM_MAX_SMP);
+        return errbuf_fail(err, errlen, "-smp %s: at most %d vCPUs", arg, PINVM_MAX_SMP);
     *ncpus = (int)cpus;
     return 0;
 }
@@ -182,7 +173,7 @@ static int parse_cpu(const char *arg, struct pinvm_config *cfg, char *err,
         if (strlen(models[i]) == mlen && !strncmp(models[i], arg, mlen))
             break;
     if (i == sizeof models / sizeof models[0])
-        return fail(err, errlen, "-cpu %s: unknown CPU model '%.*s' (try max, qemu64 or host)",
+        return errbuf_fail(err, errlen, "-cpu %s: unknown CPU model '%.*s' (try max, qemu64 or host)",
                     arg, (int)mlen, arg);
     cfg->cpu_model = models[i];
     while (comma) {
@@ -192,7 +183,7 @@ static int parse_cpu(const char *arg, struct pinvm_config *cfg, char *err,
         char feat[64];
         bool on = true;
         if (flen == 0 || flen >= sizeof feat)
-            return fail(err, errlen, "-cpu %s: malformed feature list", arg);
+            return errbuf_fail(err, errlen, "-cpu %s: malformed feature list", arg);
         memcpy(feat, f, flen);
         feat[flen] = '\0';
         char *name = feat, *eq = strchr(feat, '=');
@@ -200,14 +191,14 @@ static int parse_cpu(const char *arg, struct pinvm_config *cfg, char *err,
             on = feat[0] == '+';
             name++;
             if (eq)
-                return fail(err, errlen, "-cpu %s: malformed feature '%s'", arg, feat);
+                return errbuf_fail(err, errlen, "-cpu %s: malformed feature '%s'", arg, feat);
         } else if (eq) {
             *eq = '\0';
             if (parse_bool(eq + 1, &on) < 0)
-                return fail(err, errlen, "-cpu %s: invalid value '%s' for feature '%s'",
+                return errbuf_fail(err, errlen, "-cpu %s: invalid value '%s' for feature '%s'",
                             arg, eq + 1, name);
         } else {
-            return fail(err, errlen, "-cpu %s: malformed feature '%s' (use +%s, -%s or %s=on|off)",
+            return errbuf_fail(err, errlen, "-cpu %s: malformed feature '%s' (use +%s, -%s or %s=on|off)",
                         arg, feat, feat, feat, feat);
         }
         if (!strcmp(name, "cr-pin"))
@@ -215,7 +206,7 @@ static int parse_cpu(const char *arg, struct pinvm_config *cfg, char *err,
         else if (!strcmp(name, "pinvm-sig"))
             cfg->pinvm_sig = on;
         else
-            return fail(err, errlen, "-cpu %s: unknown CPU feature '%s'", arg, name);
+            return errbuf_fail(err, errlen, "-cpu %s: unknown CPU feature '%s'", arg, name);
     }
     return 0;
 }
@@ -227,10 +218,10 @@ static int parse_device(const char *arg, struct pinvm_config *cfg,
     const char *comma = strchr(arg, ',');
     size_t nlen = comma ? (size_t)(comma - arg) : strlen(arg);
     if (nlen != strlen("isa-debug-exit") || strncmp(arg, "isa-debug-exit", nlen))
-        return fail(err, errlen, "-device %s: unsupported device '%.*s' (only isa-debug-exit)",
+        return errbuf_fail(err, errlen, "-device %s: unsupported device '%.*s' (only isa-debug-exit)",
                     arg, (int)nlen, arg);
     if (*seen)
-        return fail(err, errlen, "-device %s: only one isa-debug-exit is supported", arg);
+        return errbuf_fail(err, errlen, "-device %s: only one isa-debug-exit is supported", arg);
     *seen = true;
     /* QEMU's property defaults when the device is given explicitly. */
     uint64_t iobase = 0x501, iosize = 2;
@@ -240,25 +231,25 @@ static int parse_device(const char *arg, struct pinvm_config *cfg,
         size_t plen = comma ? (size_t)(comma - p) : strlen(p);
         char prop[64];
         if (plen == 0 || plen >= sizeof prop)
-            return fail(err, errlen, "-device %s: malformed property list", arg);
+            return errbuf_fail(err, errlen, "-device %s: malformed property list", arg);
         memcpy(prop, p, plen);
         prop[plen] = '\0';
         char *eq = strchr(prop, '=');
         if (!eq)
-            return fail(err, errlen, "-device %s: property '%s' needs a value", arg, prop);
+            return errbuf_fail(err, errlen, "-device %s: property '%s' needs a value", arg, prop);
         *eq = '\0';
         uint64_t v;
         if (parse_uint(eq + 1, &v) < 0)
-            return fail(err, errlen, "-device %s: invalid value '%s' for '%s'", arg, eq + 1, prop);
+            return errbuf_fail(err, errlen, "-device %s: invalid value '%s' for '%s'", arg, eq + 1, prop);
         if (!strcmp(prop, "iobase"))
             iobase = v;
         else if (!strcmp(prop, "iosize"))
             iosize = v;
         else
-            return fail(err, errlen, "-device %s: unknown property '%s' of isa-debug-exit", arg, prop);
+            return errbuf_fail(err, errlen, "-device %s: unknown property '%s' of isa-debug-exit", arg, prop);
     }
     if (iosize == 0 || iobase > 0xffff || iosize > 0x10000 - iobase)
-        return fail(err, errlen, "-device %s: port range iobase=0x%llx iosize=0x%llx is outside 0-0xffff",
+        return errbuf_fail(err, errlen, "-device %s: port range iobase=0x%llx iosize=0x%llx is outside 0-0xffff",
                     arg, (unsigned long long)iobase, (unsigned long long)iosize);
     cfg->debugexit_iobase = (uint16_t)iobase;
     cfg->debugexit_iosize = (uint16_t)iosize;
@@ -298,18 +289,18 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0')
-            return fail(err, errlen, "%s: unexpected argument (options start with '-')", a);
+            return errbuf_fail(err, errlen, "%s: unexpected argument (options start with '-')", a);
         const char *name = a + 1 + (a[1] == '-');
         const struct opt *o = NULL;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
             if (!strcmp(opts[k].name, name))
                 o = &opts[k];
         if (!o)
-            return fail(err, errlen, "%s: invalid option", a);
+            return errbuf_fail(err, errlen, "%s: invalid option", a);
         const char *v = NULL;
         if (o->has_arg) {
             if (i + 1 >= argc)
-                return fail(err, errlen, "%s: requires an argument", a);
+                return errbuf_fail(err, errlen, "%s: requires an argument", a);
             v = argv[++i];
         }
         switch (o->id) {
@@ -319,12 +310,12 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
         case O_M: {
             uint64_t sz;
             if (parse_mem_size(v, &sz) < 0)
-                return fail(err, errlen, "-m %s: invalid RAM size (use e.g. 128, 128M, 1G)", v);
+                return errbuf_fail(err, errlen, "-m %s: invalid RAM size (use e.g. 128, 128M, 1G)", v);
             if (sz < RAM_SIZE_MIN || sz > RAM_SIZE_MAX)
-                return fail(err, errlen, "-m %s: RAM size must be between 2M and %lluM",
+                return errbuf_fail(err, errlen, "-m %s: RAM size must be between 2M and %lluM",
                             v, (unsigned long long)(RAM_SIZE_MAX >> 20));
             if (sz & 0xfff)
-                return fail(err, errlen, "-m %s: RAM size must be a multiple of 4 KiB", v);
+                return errbuf_fail(err, errlen, "-m %s: RAM size must be a multiple of 4 KiB", v);
             cfg->ram_size = sz;
             break;
         }
@@ -334,7 +325,7 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
             break;
         case O_SERIAL:
             if (cfg->serial_set)
-                return fail(err, errlen, "-serial %s: only one serial port (COM1) is supported", v);
+                return errbuf_fail(err, errlen, "-serial %s: only one serial port (COM1) is supported", v);
             if (!strcmp(v, "stdio") || !strcmp(v, "mon:stdio")) {
                 cfg->serial = SERIAL_STDIO;
             } else if (!strcmp(v, "none") || !strcmp(v, "null")) {
@@ -343,18 +334,18 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
                 cfg->serial = SERIAL_FILE;
                 cfg->serial_path = v + 5;
             } else {
-                return fail(err, errlen, "-serial %s: unsupported backend (use stdio, none or file:PATH)", v);
+                return errbuf_fail(err, errlen, "-serial %s: unsupported backend (use stdio, none or file:PATH)", v);
             }
             cfg->serial_set = true;
             break;
         case O_NOGRAPHIC: cfg->nographic = true; break;
         case O_DISPLAY:
             if (strcmp(v, "none"))
-                return fail(err, errlen, "-display %s: only 'none' is supported", v);
+                return errbuf_fail(err, errlen, "-display %s: only 'none' is supported", v);
             break;
         case O_MONITOR:
             if (strcmp(v, "none"))
-                return fail(err, errlen, "-monitor %s: only 'none' is supported", v);
+                return errbuf_fail(err, errlen, "-monitor %s: only 'none' is supported", v);
             break;
         case O_NO_REBOOT: cfg->no_reboot = true; break;
         case O_DEVICE:
@@ -373,23 +364,23 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
                 return 0;
             }
             if (log_parse_items(v, &cfg->log_mask, &bad, &badlen) != 0)
-                return fail(err, errlen, "-d %s: unknown log item '%.*s' (try -d help)",
+                return errbuf_fail(err, errlen, "-d %s: unknown log item '%.*s' (try -d help)",
                             v, (int)badlen, bad);
             break;
         }
         case O_DLOG:
             if (!*v)
-                return fail(err, errlen, "-D: empty file name");
+                return errbuf_fail(err, errlen, "-D: empty file name");
             cfg->logfile = v;
             break;
         case O_HELP: cfg->action = ACTION_HELP; return 0;
         case O_VERSION: cfg->action = ACTION_VERSION; return 0;
         case O_RESERVED:
-            return fail(err, errlen, "%s: not supported yet", a);
+            return errbuf_fail(err, errlen, "%s: not supported yet", a);
         case O_QMP: {
             struct qmp_spec spec; /* checked now; src/ctl opens it */
             if (cfg->qmp)
-                return fail(err, errlen, "-qmp %s: only one QMP socket is supported", v);
+                return errbuf_fail(err, errlen, "-qmp %s: only one QMP socket is supported", v);
             if (qmp_parse_spec(v, &spec, err, errlen) < 0)
                 return -1;
             cfg->qmp = v;
@@ -398,16 +389,16 @@ int cmdline_parse(int argc, char *const argv[], struct pinvm_config *cfg,
         case O_S: cfg->start_paused = true; break;
         case O_INCOMING: /* the URI is checked when it is opened */
             if (!*v)
-                return fail(err, errlen, "-incoming: empty URI");
+                return errbuf_fail(err, errlen, "-incoming: empty URI");
             cfg->incoming = v;
             break;
         }
     }
     if (!cfg->kernel)
-        return fail(err, errlen, "no -kernel given (try --help)");
+        return errbuf_fail(err, errlen, "no -kernel given (try --help)");
     if (!*cfg->kernel)
-        return fail(err, errlen, "-kernel: empty file name");
+        return errbuf_fail(err, errlen, "-kernel: empty file name");
     if (cfg->start_paused && !cfg->qmp)
-        return fail(err, errlen, "-S: needs -qmp (only QMP \"cont\" can start the guest)");
+        return errbuf_fail(err, errlen, "-S: needs -qmp (only QMP \"cont\" can start the guest)");
     return 0;
 }

@@ -11,18 +11,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "util/errbuf.h"
 
 _Static_assert(PINVM_MAX_SMP == MACHINE_MAX_CPUS, "-smp limit and vCPU arrays");
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void add_device(struct machine *m, const struct device_ops *ops,
                        void *dev)
@@ -62,7 +53,7 @@ static int add_ports(struct machine *m, const char *name, uint16_t base,
     struct io_region r = {name, base, len, max_size, opaque, rd, wr};
     if (iomap_add(&m->io, &r) < 0) {
         const struct io_region *o = iomap_find(&m->io, base);
-        return fail(err, errlen, "%s at port 0x%x conflicts with %s", name,
+        return errbuf_fail(err, errlen, "%s at port 0x%x conflicts with %s", name,
                     base, o ? o->name : "another device");
     }
     return 0;
@@ -75,11 +66,11 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     m->cfg = cfg;
     m->ncpus = cfg->smp;
     if (m->ncpus < 1 || m->ncpus > MACHINE_MAX_CPUS)
-        return fail(err, errlen, "-smp %d: between 1 and %d vCPUs", cfg->smp,
+        return errbuf_fail(err, errlen, "-smp %d: between 1 and %d vCPUs", cfg->smp,
                     MACHINE_MAX_CPUS);
     if (cfg->ram_size < RAM_SIZE_MIN || cfg->ram_size > RAM_SIZE_MAX ||
         (cfg->ram_size & 0xfff))
-        return fail(err, errlen, "unsupported RAM size %llu",
+        return errbuf_fail(err, errlen, "unsupported RAM size %llu",
                     (unsigned long long)cfg->ram_size);
 
     m->log.mask = cfg->log_mask;
@@ -87,7 +78,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     if (cfg->logfile) {
         m->log.out = fopen(cfg->logfile, "w");
         if (!m->log.out)
-            return fail(err, errlen, "-D %s: %s", cfg->logfile, strerror(errno));
+            return errbuf_fail(err, errlen, "-D %s: %s", cfg->logfile, strerror(errno));
     }
 
     /* Untouched RAM costs no RSS: MAP_NORESERVE anonymous zero pages. */
@@ -97,13 +88,13 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
     if (m->ram == MAP_FAILED) {
         m->ram = NULL;
         machine_destroy(m);
-        return fail(err, errlen, "-m: cannot allocate %llu MiB of guest RAM",
+        return errbuf_fail(err, errlen, "-m: cannot allocate %llu MiB of guest RAM",
                     (unsigned long long)(cfg->ram_size >> 20));
     }
     m->code_pages = calloc(m->ram_size >> 12, 1);
     if (!m->code_pages) {
         machine_destroy(m);
-        return fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     }
 
     pin_audit_init(&m->audit, &m->log);
@@ -124,7 +115,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
             int e = errno;
             chardev_init_null(&m->serial_out);
             machine_destroy(m);
-            return fail(err, errlen, "-serial file:%s: %s", cfg->serial_path,
+            return errbuf_fail(err, errlen, "-serial file:%s: %s", cfg->serial_path,
                         strerror(e));
         }
         break;
@@ -195,7 +186,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
                             ioapic_read, ioapic_write};
     if (iomap_add(&m->mmio, &ioa) < 0) {
         machine_destroy(m);
-        return fail(err, errlen, "cannot map the I/O APIC");
+        return errbuf_fail(err, errlen, "cannot map the I/O APIC");
     }
     /* Last, so that a -device that moves it onto another device's ports
      * is refused naming that device. */
@@ -211,7 +202,7 @@ int machine_init(struct machine *m, const struct pinvm_config *cfg,
                 break;
             }
         }
-        fail(err, errlen, "-device isa-debug-exit: ports 0x%x-0x%x overlap %s",
+        errbuf_fail(err, errlen, "-device isa-debug-exit: ports 0x%x-0x%x overlap %s",
              cfg->debugexit_iobase,
              cfg->debugexit_iobase + cfg->debugexit_iosize - 1, other);
         machine_destroy(m);
@@ -292,18 +283,18 @@ int machine_load_devices(struct machine *m, struct vmstate *s, char *err,
         name[nlen] = '\0';
         uint32_t len = vmstate_get_u32(s);
         if (!vmstate_ok(s))
-            return fail(err, errlen, "device state truncated before %s", d->ops->name);
+            return errbuf_fail(err, errlen, "device state truncated before %s", d->ops->name);
         if (strcmp(name, d->ops->name) != 0)
-            return fail(err, errlen, "device state has '%s' where %s was expected",
+            return errbuf_fail(err, errlen, "device state has '%s' where %s was expected",
                         name, d->ops->name);
         if (len > s->len - s->pos)
-            return fail(err, errlen, "%s: device state truncated", d->ops->name);
+            return errbuf_fail(err, errlen, "%s: device state truncated", d->ops->name);
         struct vmstate blob;
         vmstate_init_reader(&blob, s->buf + s->pos, len);
         s->pos += len;
         if (d->ops->load(d->dev, &blob) < 0 || blob.pos != len) {
             d->ops->reset(d->dev);
-            return fail(err, errlen, "%s: invalid device state", d->ops->name);
+            return errbuf_fail(err, errlen, "%s: invalid device state", d->ops->name);
         }
     }
     return 0;

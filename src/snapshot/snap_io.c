@@ -17,19 +17,9 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "util/errbuf.h"
 
 #define OUT_BUF (1u << 20)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int snap_uri_parse(const char *s, struct snap_uri *u, char *err,
                    size_t errlen)
@@ -39,11 +29,11 @@ int snap_uri_parse(const char *s, struct snap_uri *u, char *err,
         u->kind = s[0] == 'f' ? SNAP_URI_FILE : SNAP_URI_UNIX;
         const char *p = s + 5;
         if (!*p)
-            return fail(err, errlen, "%s: empty path", s);
+            return errbuf_fail(err, errlen, "%s: empty path", s);
         size_t max = u->kind == SNAP_URI_UNIX ? sizeof(((struct sockaddr_un *)0)->sun_path)
                                               : sizeof u->path;
         if (strlen(p) >= max)
-            return fail(err, errlen, "%s: path too long", s);
+            return errbuf_fail(err, errlen, "%s: path too long", s);
         strcpy(u->path, p);
         return 0;
     }
@@ -51,20 +41,20 @@ int snap_uri_parse(const char *s, struct snap_uri *u, char *err,
         const char *h = s + 4, *colon = strrchr(h, ':');
         char *end;
         if (!colon || colon == h || (size_t)(colon - h) >= sizeof u->host)
-            return fail(err, errlen, "%s: expected tcp:HOST:PORT", s);
+            return errbuf_fail(err, errlen, "%s: expected tcp:HOST:PORT", s);
         memcpy(u->host, h, (size_t)(colon - h));
         errno = 0;
         unsigned long port = strtoul(colon + 1, &end, 10);
         if (!colon[1] || *end || errno || port == 0 || port > 65535)
-            return fail(err, errlen, "%s: invalid port '%s'", s, colon + 1);
+            return errbuf_fail(err, errlen, "%s: invalid port '%s'", s, colon + 1);
         u->port = (uint16_t)port;
         struct in_addr a;
         if (strcmp(u->host, "localhost") && inet_pton(AF_INET, u->host, &a) != 1)
-            return fail(err, errlen, "%s: host must be an IPv4 address or localhost", s);
+            return errbuf_fail(err, errlen, "%s: host must be an IPv4 address or localhost", s);
         u->kind = SNAP_URI_TCP;
         return 0;
     }
-    return fail(err, errlen, "%s: unsupported URI (use file:PATH, unix:PATH or tcp:HOST:PORT)", s);
+    return errbuf_fail(err, errlen, "%s: unsupported URI (use file:PATH, unix:PATH or tcp:HOST:PORT)", s);
 }
 
 static int tcp_addr(const struct snap_uri *u, struct sockaddr_in *sa)
@@ -94,7 +84,7 @@ int snap_out_open(struct snap_out *o, const char *uri, char *err,
         return -1;
     o->buf = malloc(OUT_BUF);
     if (!o->buf)
-        return fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     o->cap = OUT_BUF;
     const struct snap_uri *u = &o->uri;
     if (u->kind == SNAP_URI_FILE) {
@@ -109,7 +99,7 @@ int snap_out_open(struct snap_out *o, const char *uri, char *err,
             int e = errno;
             o->tmp[0] = '\0';
             free(o->buf);
-            return fail(err, errlen, "%s: cannot create a temporary file in its directory: %s",
+            return errbuf_fail(err, errlen, "%s: cannot create a temporary file in its directory: %s",
                         u->path, strerror(e));
         }
         return 0;
@@ -123,7 +113,7 @@ int snap_out_open(struct snap_out *o, const char *uri, char *err,
             int e = errno;
             close(fd);
             free(o->buf);
-            return fail(err, errlen, "%s: cannot connect: %s", uri, strerror(e));
+            return errbuf_fail(err, errlen, "%s: cannot connect: %s", uri, strerror(e));
         }
     } else {
         struct sockaddr_in sa;
@@ -133,12 +123,12 @@ int snap_out_open(struct snap_out *o, const char *uri, char *err,
             int e = errno;
             close(fd);
             free(o->buf);
-            return fail(err, errlen, "%s: cannot connect: %s", uri, strerror(e));
+            return errbuf_fail(err, errlen, "%s: cannot connect: %s", uri, strerror(e));
         }
     }
     if (fd < 0) {
         free(o->buf);
-        return fail(err, errlen, "%s: socket: %s", uri, strerror(errno));
+        return errbuf_fail(err, errlen, "%s: socket: %s", uri, strerror(errno));
     }
     /* A receiver that stops reading, or never answers, must not hang the
      * monitor: the migration fails instead. */
@@ -213,7 +203,7 @@ int snap_out_finish(struct snap_out *o, char *err, size_t errlen)
     if (o->error) {
         int e = o->error;
         snap_out_abort(o);
-        return fail(err, errlen, "%s: write failed: %s",
+        return errbuf_fail(err, errlen, "%s: write failed: %s",
                     o->uri.kind == SNAP_URI_FILE ? o->uri.path : "socket", strerror(e));
     }
     if (o->uri.kind == SNAP_URI_FILE) {
@@ -222,13 +212,13 @@ int snap_out_finish(struct snap_out *o, char *err, size_t errlen)
             int e = errno;
             o->fd = -1;
             snap_out_abort(o);
-            return fail(err, errlen, "%s: fsync failed: %s", o->uri.path, strerror(e));
+            return errbuf_fail(err, errlen, "%s: fsync failed: %s", o->uri.path, strerror(e));
         }
         o->fd = -1;
         if (rename(o->tmp, o->uri.path) < 0) {
             int e = errno;
             snap_out_abort(o);
-            return fail(err, errlen, "%s: rename failed: %s", o->uri.path, strerror(e));
+            return errbuf_fail(err, errlen, "%s: rename failed: %s", o->uri.path, strerror(e));
         }
         o->tmp[0] = '\0';
         char dir[sizeof o->uri.path];
@@ -252,7 +242,7 @@ int snap_out_finish(struct snap_out *o, char *err, size_t errlen)
         if (n != 1 || ack != SNAP_ACK) {
             free(o->buf);
             o->buf = NULL;
-            return fail(err, errlen, "the destination did not accept the stream (see its error output)");
+            return errbuf_fail(err, errlen, "the destination did not accept the stream (see its error output)");
         }
     }
     free(o->buf);
@@ -273,7 +263,7 @@ static int listen_accept(const struct snap_uri *u, const char *uri, char *err,
         /* A stale socket file may be replaced, anything else not. */
         if (lstat(u->path, &st) == 0) {
             if (!S_ISSOCK(st.st_mode))
-                return fail(err, errlen, "%s: exists and is not a socket", uri);
+                return errbuf_fail(err, errlen, "%s: exists and is not a socket", uri);
             unlink(u->path);
         }
         ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -308,7 +298,7 @@ bad:;
     int e = errno;
     if (ls >= 0)
         close(ls);
-    return fail(err, errlen, "%s: cannot listen: %s", uri, strerror(e));
+    return errbuf_fail(err, errlen, "%s: cannot listen: %s", uri, strerror(e));
 }
 
 int snap_in_open(struct snap_in *in, const char *uri, char *err, size_t errlen)
@@ -323,11 +313,11 @@ int snap_in_open(struct snap_in *in, const char *uri, char *err, size_t errlen)
         in->is_file = true;
         in->fd = open(u.path, O_RDONLY | O_CLOEXEC);
         if (in->fd < 0)
-            return fail(err, errlen, "%s: %s", u.path, strerror(errno));
+            return errbuf_fail(err, errlen, "%s: %s", u.path, strerror(errno));
         if (fstat(in->fd, &st) == 0 && !S_ISREG(st.st_mode)) {
             close(in->fd);
             in->fd = -1;
-            return fail(err, errlen, "%s: not a regular file", u.path);
+            return errbuf_fail(err, errlen, "%s: not a regular file", u.path);
         }
         return 0;
     }

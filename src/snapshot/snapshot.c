@@ -17,22 +17,12 @@
 #include "machine/machine.h"
 #include "machine/vmstate.h"
 #include "snap_io.h"
+#include "util/errbuf.h"
 
 #define SNAP_LEVEL 1 /* zstd: speed first; zero pages are skipped anyway */
 #define CHUNK_BYTES (SNAP_CHUNK_PAGES * SNAP_PAGE)
 #define RAM_HDR 48  /* first page u64, pages u32, raw length u32, bitmap */
 #define CPU_REC_VERSION 1u
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char *sec_name(uint32_t id)
 {
@@ -234,7 +224,7 @@ static int put_ram(struct snap_out *o, const struct machine *m,
     int rc = 0;
 
     if (!raw || !out || !cctx) {
-        rc = fail(err, errlen, "out of memory");
+        rc = errbuf_fail(err, errlen, "out of memory");
         goto done;
     }
     for (uint64_t first = 0; first < pages && !o->error; first += SNAP_CHUNK_PAGES) {
@@ -267,7 +257,7 @@ static int put_ram(struct snap_out *o, const struct machine *m,
         size_t clen = ZSTD_compressCCtx(cctx, out + RAM_HDR, cap - RAM_HDR,
                                         src, rawlen, SNAP_LEVEL);
         if (ZSTD_isError(clen)) {
-            rc = fail(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
+            rc = errbuf_fail(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
             goto done;
         }
         le64(out, first);
@@ -306,7 +296,7 @@ int snapshot_save(struct machine *m, const char *uri, struct snap_stats *st,
     memset(st, 0, sizeof *st);
     st->ram_total = m->ram_size;
     if (m->cur_cpu >= 0)
-        return fail(err, errlen, "a vCPU is running: snapshots are taken between slices");
+        return errbuf_fail(err, errlen, "a vCPU is running: snapshots are taken between slices");
     if (snap_out_open(&o, uri, err, errlen) < 0)
         return -1;
 
@@ -380,7 +370,7 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
 {
     uint32_t idx = vmstate_get_u32(s);
     if (vmstate_ok(s) && idx != (uint32_t)index)
-        return fail(err, errlen, "CPU section: record %d is for vCPU %u", index, idx);
+        return errbuf_fail(err, errlen, "CPU section: record %d is for vCPU %u", index, idx);
     for (int i = 0; i < 16; i++)
         c->regs[i] = vmstate_get_u64(s);
     c->rip = vmstate_get_u64(s);
@@ -425,20 +415,20 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
     c->smm_entry_cr0 = vmstate_get_u64(s);
     c->smm_entry_cr4 = vmstate_get_u64(s);
     if (!vmstate_ok(s))
-        return fail(err, errlen, "CPU section: record of vCPU %d truncated", index);
+        return errbuf_fail(err, errlen, "CPU section: record of vCPU %d truncated", index);
     for (int i = 0; i < 6; i++)
         if (b[i] > 1)
-            return fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
+            return errbuf_fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
     if (pin_en > 1 || sig > 1 || in_smm > 1)
-        return fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
+        return errbuf_fail(err, errlen, "CPU section: vCPU %d: invalid flag byte", index);
     /* RSM never lets SMBASE leave SMRAM; neither may a snapshot. */
     if (c->smbase < SMRAM_BASE - SMM_ENTRY_OFF ||
         c->smbase > SMRAM_END - 2 * SMM_ENTRY_OFF)
-        return fail(err, errlen, "CPU section: vCPU %d: SMBASE 0x%x outside SMRAM", index,
+        return errbuf_fail(err, errlen, "CPU section: vCPU %d: SMBASE 0x%x outside SMRAM", index,
                     c->smbase);
     if (fvec < -1 || fvec > 31 || deliv < -1 || deliv > 255 ||
         (ferr < 0 && ferr != CPU_NOERR))
-        return fail(err, errlen, "CPU section: vCPU %d: invalid pending exception", index);
+        return errbuf_fail(err, errlen, "CPU section: vCPU %d: invalid pending exception", index);
     /* States no CPU can be in (the MOV-to-CR checks would have refused
      * them): a forged snapshot must not hand the interpreter one. */
     if ((c->cr0 | c->cr4) >> 32 || ((c->cr0 & CR0_PG) && !(c->cr0 & CR0_PE)) ||
@@ -446,7 +436,7 @@ static int get_cpu(struct vmstate *s, struct cpu *c, int index, char *err,
         ((c->efer & EFER_LMA) &&
          (!(c->efer & EFER_LME) || !(c->cr0 & CR0_PG) || !(c->cr4 & CR4_PAE))) ||
         (cpu_get_eflags(c) & F_VM))
-        return fail(err, errlen, "CPU section: vCPU %d: impossible control state (cr0=0x%llx cr4=0x%llx efer=0x%llx)",
+        return errbuf_fail(err, errlen, "CPU section: vCPU %d: impossible control state (cr0=0x%llx cr4=0x%llx efer=0x%llx)",
                     index, (unsigned long long)c->cr0, (unsigned long long)c->cr4,
                     (unsigned long long)c->efer);
     c->cr_pin_enabled = pin_en;
@@ -477,16 +467,16 @@ static int load_section(struct snap_target *t, uint32_t id, const uint8_t *p,
         uint32_t ncpus = vmstate_get_u32(&s);
         uint8_t pin = vmstate_get_u8(&s), sig = vmstate_get_u8(&s);
         if (!vmstate_ok(&s) || s.pos != len)
-            return fail(err, errlen, "CONFIG section: length %zu, expected 14", len);
+            return errbuf_fail(err, errlen, "CONFIG section: length %zu, expected 14", len);
         if (ram != t->ram_size)
-            return fail(err, errlen, "machine mismatch: the snapshot has %llu MiB of RAM (-m %lluM), this machine %llu MiB",
+            return errbuf_fail(err, errlen, "machine mismatch: the snapshot has %llu MiB of RAM (-m %lluM), this machine %llu MiB",
                         (unsigned long long)(ram >> 20), (unsigned long long)(ram >> 20),
                         (unsigned long long)(t->ram_size >> 20));
         if (ncpus != (uint32_t)t->ncpus)
-            return fail(err, errlen, "machine mismatch: the snapshot has %u vCPUs (-smp %u), this machine %d",
+            return errbuf_fail(err, errlen, "machine mismatch: the snapshot has %u vCPUs (-smp %u), this machine %d",
                         ncpus, ncpus, t->ncpus);
         if (pin != t->cr_pin || sig != t->pinvm_sig)
-            return fail(err, errlen, "machine mismatch: the snapshot's -cpu options (cr-pin=%s, pinvm-sig=%s) differ from this machine's",
+            return errbuf_fail(err, errlen, "machine mismatch: the snapshot's -cpu options (cr-pin=%s, pinvm-sig=%s) differ from this machine's",
                         pin ? "on" : "off", sig ? "on" : "off");
         return 0;
     }
@@ -496,34 +486,34 @@ static int load_section(struct snap_target *t, uint32_t id, const uint8_t *p,
         t->icount_at_boot = vmstate_get_u64(&s);
         t->pic_offered = vmstate_get_u8(&s);
         if (!vmstate_ok(&s) || s.pos != len)
-            return fail(err, errlen, "MACHINE section: bad length %zu", len);
+            return errbuf_fail(err, errlen, "MACHINE section: bad length %zu", len);
         return 0;
     case SNAP_SEC_CPU: {
         uint32_t n = vmstate_get_u32(&s);
         if (!vmstate_ok(&s) || n != (uint32_t)t->ncpus)
-            return fail(err, errlen, "CPU section: %u vCPU records for %d vCPUs", n, t->ncpus);
+            return errbuf_fail(err, errlen, "CPU section: %u vCPU records for %d vCPUs", n, t->ncpus);
         for (int i = 0; i < t->ncpus; i++)
             if (get_cpu(&s, t->cpus[i], i, err, errlen) < 0)
                 return -1;
         if (s.pos != len)
-            return fail(err, errlen, "CPU section: %zu bytes of trailing data", len - s.pos);
+            return errbuf_fail(err, errlen, "CPU section: %zu bytes of trailing data", len - s.pos);
         return 0;
     }
     case SNAP_SEC_PINS: {
         uint32_t n = vmstate_get_u32(&s);
         if (!vmstate_ok(&s) || n != (uint32_t)t->ncpus || len != 4 + 20ull * n)
-            return fail(err, errlen, "PINS section: malformed (%zu bytes for %d vCPUs)", len, t->ncpus);
+            return errbuf_fail(err, errlen, "PINS section: malformed (%zu bytes for %d vCPUs)", len, t->ncpus);
         for (int i = 0; i < t->ncpus; i++) {
             uint32_t idx = vmstate_get_u32(&s);
             uint64_t cr0 = vmstate_get_u64(&s), cr4 = vmstate_get_u64(&s);
             struct crpin *pin = &t->cpus[i]->pin;
             if (idx != (uint32_t)i)
-                return fail(err, errlen, "PINS section: record %d is for vCPU %u", i, idx);
+                return errbuf_fail(err, errlen, "PINS section: record %d is for vCPU %u", i, idx);
             if ((cr0 || cr4) && !t->cr_pin)
-                return fail(err, errlen, "PINS section: vCPU %d has pins but this machine has -cpu ...,-cr-pin", i);
+                return errbuf_fail(err, errlen, "PINS section: vCPU %d has pins but this machine has -cpu ...,-cr-pin", i);
             if (crpin_msr_write(pin, MSR_KVM_CR0_PINNED, CRPIN_HOST, cr0) != CRPIN_OK ||
                 crpin_msr_write(pin, MSR_KVM_CR4_PINNED, CRPIN_HOST, cr4) != CRPIN_OK)
-                return fail(err, errlen, "PINS section: vCPU %d: pinned bits cr0=0x%llx cr4=0x%llx outside the pinnable set",
+                return errbuf_fail(err, errlen, "PINS section: vCPU %d: pinned bits cr0=0x%llx cr4=0x%llx outside the pinnable set",
                             i, (unsigned long long)cr0, (unsigned long long)cr4);
         }
         return 0;
@@ -531,38 +521,38 @@ static int load_section(struct snap_target *t, uint32_t id, const uint8_t *p,
     case SNAP_SEC_DEVICES:
         t->devices = malloc(len ? len : 1);
         if (!t->devices)
-            return fail(err, errlen, "out of memory");
+            return errbuf_fail(err, errlen, "out of memory");
         memcpy(t->devices, p, len);
         t->devices_len = len;
         return 0;
     case SNAP_SEC_RAM: {
         uint64_t pages = t->ram_size / SNAP_PAGE;
         if (len < RAM_HDR)
-            return fail(err, errlen, "RAM section: %zu bytes, shorter than its header", len);
+            return errbuf_fail(err, errlen, "RAM section: %zu bytes, shorter than its header", len);
         uint64_t first = rd64(p);
         uint32_t n = rd32(p + 8), rawlen = rd32(p + 12);
         const uint8_t *bitmap = p + 16;
         if (n == 0 || n > SNAP_CHUNK_PAGES || first > pages || n > pages - first)
-            return fail(err, errlen, "RAM section: pages %llu+%u outside RAM (%llu pages)",
+            return errbuf_fail(err, errlen, "RAM section: pages %llu+%u outside RAM (%llu pages)",
                         (unsigned long long)first, n, (unsigned long long)pages);
         if (first < *next_page)
-            return fail(err, errlen, "RAM section: page %llu out of order", (unsigned long long)first);
+            return errbuf_fail(err, errlen, "RAM section: page %llu out of order", (unsigned long long)first);
         uint32_t present = 0;
         for (uint32_t i = 0; i < SNAP_CHUNK_PAGES; i++) {
             bool bit = bitmap[i / 8] >> (i % 8) & 1;
             if (bit && i >= n)
-                return fail(err, errlen, "RAM section: bitmap bit %u beyond its %u pages", i, n);
+                return errbuf_fail(err, errlen, "RAM section: bitmap bit %u beyond its %u pages", i, n);
             present += bit;
         }
         if (!present || rawlen != present * SNAP_PAGE)
-            return fail(err, errlen, "RAM section: %u bytes for %u pages", rawlen, present);
+            return errbuf_fail(err, errlen, "RAM section: %u bytes for %u pages", rawlen, present);
         /* A full chunk is decompressed in place: dst capacity is rawlen,
          * exactly the chunk's n pages inside RAM (checked above). */
         bool full = present == n;
         uint8_t *dst = full ? t->ram + first * SNAP_PAGE : scratch;
         size_t got = ZSTD_decompressDCtx(dctx, dst, rawlen, p + RAM_HDR, len - RAM_HDR);
         if (ZSTD_isError(got) || got != rawlen)
-            return fail(err, errlen, "RAM section at page %llu: bad compressed data (%s)",
+            return errbuf_fail(err, errlen, "RAM section at page %llu: bad compressed data (%s)",
                         (unsigned long long)first,
                         ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
         const uint8_t *src = scratch;
@@ -577,14 +567,14 @@ static int load_section(struct snap_target *t, uint32_t id, const uint8_t *p,
         return 0;
     }
     default:
-        return fail(err, errlen, "unknown section id 0x%x", id);
+        return errbuf_fail(err, errlen, "unknown section id 0x%x", id);
     }
 }
 
 static int truncated(struct snap_in *in, int e, const char *what, char *err,
                      size_t errlen)
 {
-    return fail(err, errlen, "truncated: the stream ends (%s) at byte %llu, in %s",
+    return errbuf_fail(err, errlen, "truncated: the stream ends (%s) at byte %llu, in %s",
                 e ? strerror(e) : "EOF", (unsigned long long)in->consumed, what);
 }
 
@@ -608,15 +598,15 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
 
     int r = snap_in_read(in, hdr, 16, &e);
     if (r != 0)
-        return r == 1 ? fail(err, errlen, "empty: not a pinvm snapshot")
+        return r == 1 ? errbuf_fail(err, errlen, "empty: not a pinvm snapshot")
                       : truncated(in, e, "the header", err, errlen);
     if (memcmp(hdr, SNAP_MAGIC, 8))
-        return fail(err, errlen, "not a pinvm snapshot (bad magic)");
+        return errbuf_fail(err, errlen, "not a pinvm snapshot (bad magic)");
     if (rd32(hdr + 8) != SNAP_FORMAT_VERSION)
-        return fail(err, errlen, "snapshot format version %u is not supported (this pinvm reads version %u)",
+        return errbuf_fail(err, errlen, "snapshot format version %u is not supported (this pinvm reads version %u)",
                     rd32(hdr + 8), SNAP_FORMAT_VERSION);
     if (rd32(hdr + 12) != crc32c(0, hdr, 12))
-        return fail(err, errlen, "header checksum mismatch: the file is corrupt");
+        return errbuf_fail(err, errlen, "header checksum mismatch: the file is corrupt");
 
     for (;;) {
         uint64_t off = in->consumed;
@@ -628,7 +618,7 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
         uint32_t id = rd32(hdr), ver = rd32(hdr + 4);
         uint64_t len = rd64(hdr + 8);
         if (len > SNAP_SECTION_MAX) {
-            fail(err, errlen, "section %s (id 0x%x) at byte %llu: length %llu is over the limit (corrupt?)",
+            errbuf_fail(err, errlen, "section %s (id 0x%x) at byte %llu: length %llu is over the limit (corrupt?)",
                  sec_name(id), id, (unsigned long long)off, (unsigned long long)len);
             goto out;
         }
@@ -642,7 +632,7 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
         if (len + 4 > bufcap) {
             uint8_t *nb = realloc(buf, len + 4);
             if (!nb) {
-                fail(err, errlen, "out of memory");
+                errbuf_fail(err, errlen, "out of memory");
                 goto out;
             }
             buf = nb;
@@ -653,22 +643,22 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
             goto out;
         }
         if (rd32(buf + len) != crc32c(crc32c(0, hdr, 16), buf, len)) {
-            fail(err, errlen, "section %s at byte %llu: checksum mismatch: the snapshot is corrupt",
+            errbuf_fail(err, errlen, "section %s at byte %llu: checksum mismatch: the snapshot is corrupt",
                  sec_name(id), (unsigned long long)off);
             goto out;
         }
         if (!strcmp(sec_name(id), "unknown")) {
-            fail(err, errlen, "section id 0x%x at byte %llu is unknown to this pinvm",
+            errbuf_fail(err, errlen, "section id 0x%x at byte %llu is unknown to this pinvm",
                  id, (unsigned long long)off);
             goto out;
         }
         if (ver != 1) {
-            fail(err, errlen, "section %s: version %u is not supported (this pinvm reads version 1)",
+            errbuf_fail(err, errlen, "section %s: version %u is not supported (this pinvm reads version 1)",
                  sec_name(id), ver);
             goto out;
         }
         if (nsec == 0 && id != SNAP_SEC_CONFIG) {
-            fail(err, errlen, "the first section is %s, expected CONFIG", sec_name(id));
+            errbuf_fail(err, errlen, "the first section is %s, expected CONFIG", sec_name(id));
             goto out;
         }
         if (id == SNAP_SEC_END)
@@ -676,7 +666,7 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
         nsec++;
         if (id != SNAP_SEC_RAM) {
             if (seen & (1u << id)) {
-                fail(err, errlen, "section %s appears twice", sec_name(id));
+                errbuf_fail(err, errlen, "section %s appears twice", sec_name(id));
                 goto out;
             }
             seen |= 1u << id;
@@ -686,7 +676,7 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
             scratch = malloc(CHUNK_BYTES);
             dctx = ZSTD_createDCtx();
             if (!scratch || !dctx) {
-                fail(err, errlen, "out of memory");
+                errbuf_fail(err, errlen, "out of memory");
                 goto out;
             }
         }
@@ -695,17 +685,17 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
     }
     /* The END section: the pins first, the reason this format exists. */
     if (!(seen & (1u << SNAP_SEC_PINS))) {
-        fail(err, errlen, "the snapshot has no PINS section: refusing to run a guest that would lose its CR pins");
+        errbuf_fail(err, errlen, "the snapshot has no PINS section: refusing to run a guest that would lose its CR pins");
         goto out;
     }
     for (uint32_t id = SNAP_SEC_CONFIG; id <= SNAP_SEC_DEVICES; id++) {
         if (!(seen & (1u << id))) {
-            fail(err, errlen, "the snapshot has no %s section", sec_name(id));
+            errbuf_fail(err, errlen, "the snapshot has no %s section", sec_name(id));
             goto out;
         }
     }
     if (rd64(hdr + 8) != 12 || rd32(buf) != nsec || rd64(buf + 4) != t->ram_pages) {
-        fail(err, errlen, "END section: %u sections and %llu RAM pages announced, %u and %llu read",
+        errbuf_fail(err, errlen, "END section: %u sections and %llu RAM pages announced, %u and %llu read",
              rd64(hdr + 8) == 12 ? rd32(buf) : 0,
              (unsigned long long)(rd64(hdr + 8) == 12 ? rd64(buf + 4) : 0), nsec,
              (unsigned long long)t->ram_pages);
@@ -714,12 +704,12 @@ int snap_parse(struct snap_in *in, struct snap_target *t, char *err,
     uint8_t extra;
     r = snap_in_read(in, &extra, 1, &e);
     if (r == 0) {
-        fail(err, errlen, "data after the END section (at byte %llu)",
+        errbuf_fail(err, errlen, "data after the END section (at byte %llu)",
              (unsigned long long)(in->consumed - 1));
         goto out;
     }
     if (r < 0) {
-        fail(err, errlen, "read error after the END section: %s", strerror(e));
+        errbuf_fail(err, errlen, "read error after the END section: %s", strerror(e));
         goto out;
     }
     rc = 0;
@@ -757,7 +747,7 @@ int snapshot_load(struct machine *m, const char *uri, char *err, size_t errlen)
     int rc = snap_parse(&in, &t, msg, sizeof msg);
     if (rc < 0) {
         snap_in_close(&in);
-        return fail(err, errlen, "%s: %s", uri, msg);
+        return errbuf_fail(err, errlen, "%s: %s", uri, msg);
     }
 
     struct vmstate s;
@@ -770,7 +760,7 @@ int snapshot_load(struct machine *m, const char *uri, char *err, size_t errlen)
     free(t.devices);
     if (rc < 0) {
         snap_in_close(&in);
-        return fail(err, errlen, "%s: DEVICES section: %s", uri, msg);
+        return errbuf_fail(err, errlen, "%s: DEVICES section: %s", uri, msg);
     }
     snap_in_ack(&in); /* the sender may now report "completed" */
     snap_in_close(&in);
