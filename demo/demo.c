@@ -8,39 +8,7 @@
  * 2 something else happened. demo/run.sh runs it with and without pinning. */
 #include "kit.h"
 #include "crpin.h"
-
-void gadget_pop_rax(void);
-void gadget_mov_cr4(void);
-void rop_run(void *chain);
-void rop_done(void);
-asm(".pushsection .text\n"
-    ".globl gadget_pop_rax, gadget_mov_cr4, rop_run, rop_done\n"
-    "gadget_pop_rax:\n\tpop %rax\n\tret\n"
-    "gadget_mov_cr4:\n\tmov %rax, %cr4\n\tret\n"
-    "rop_run:\n\tmov %rsp, rop_saved_rsp(%rip)\n\tmov %rdi, %rsp\n\tret\n"
-    "rop_done:\n\tmov rop_saved_rsp(%rip), %rsp\n\tret\n"
-    ".popsection\n");
-u64 rop_saved_rsp;
-
-/* The attacker's payload, in a user page. */
-void payload(void);
-USER_DATA volatile u64 payload_ran;
-asm(".pushsection .user.text, \"ax\"\n"
-    ".globl payload\n"
-    "payload:\n\tmovq $1, payload_ran(%rip)\n\tret\n"
-    ".popsection\n");
-
-static u64 fake_stack[512] __aligned(16);
-
-static void run_chain_fn(void *chain) { rop_run(chain); }
-
-static int run_chain(const u64 *words, unsigned n)
-{
-    u64 *chain = &fake_stack[ARRAY_SIZE(fake_stack) - 16];
-    for (unsigned i = 0; i < n; i++)
-        chain[i] = words[i];
-    return try_call(run_chain_fn, chain);
-}
+#include "rop_attack.h"
 
 static const char *onoff(bool on) { return on ? "ON" : "OFF"; }
 

@@ -14,45 +14,7 @@
  * SMEP and the payload runs at CPL0: the baseline pinning improves on. */
 #include "kit.h"
 #include "crpin.h"
-
-/* Gadgets, as they would sit somewhere in kernel text. */
-void gadget_pop_rax(void);
-void gadget_mov_cr4(void);
-void rop_run(void *chain);
-void rop_done(void);
-asm(".pushsection .text\n"
-    ".globl gadget_pop_rax, gadget_mov_cr4, rop_run, rop_done\n"
-    "gadget_pop_rax:\n\tpop %rax\n\tret\n"
-    "gadget_mov_cr4:\n\tmov %rax, %cr4\n\tret\n"
-    /* rop_run(chain): the stack pivot, then "return" into the chain */
-    "rop_run:\n\tmov %rsp, rop_saved_rsp(%rip)\n\tmov %rdi, %rsp\n\tret\n"
-    /* the chain's last return address: undo the pivot */
-    "rop_done:\n\tmov rop_saved_rsp(%rip), %rsp\n\tret\n"
-    ".popsection\n");
-u64 rop_saved_rsp;
-
-/* The attacker's payload, in a user page: marks that it ran at CPL0. */
-void payload(void);
-USER_DATA volatile u64 payload_ran;
-asm(".pushsection .user.text, \"ax\"\n"
-    ".globl payload\n"
-    "payload:\n\tmovq $1, payload_ran(%rip)\n\tret\n"
-    ".popsection\n");
-
-/* The pivoted stack: the chain at its bottom, room below for the CPU. */
-static u64 fake_stack[512] __aligned(16);
-
-static void run_chain_fn(void *chain) { rop_run(chain); }
-
-/* Returns the vector that stopped the chain, -1 if it ran to rop_done. */
-static int run_chain(const u64 *words, unsigned n)
-{
-    u64 *chain = &fake_stack[ARRAY_SIZE(fake_stack) - 16];
-
-    for (unsigned i = 0; i < n; i++)
-        chain[i] = words[i];
-    return try_call(run_chain_fn, chain);
-}
+#include "rop_attack.h"
 
 int main(struct mb_info *mbi)
 {
