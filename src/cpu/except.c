@@ -224,6 +224,20 @@ static void deliver_prot(struct cpu *c, int vec, int32_t err, int kind,
     cpu_update_mode(c);
 }
 
+/* Fast path for an IA-32e system access (lin_read_sys/lin_write_sys) of
+ * size bytes that lies in one page with a TLB hit: the host pointer, else
+ * NULL. A hit means each 8-byte piece would hit too and nothing can fault
+ * (an entry exists only if the access is allowed; write entries only for
+ * dirty pages without decoded code), so one lookup gives the same result
+ * as piecewise accesses. The range must be canonical (SDM 3.3.7.1). */
+static inline uint8_t *sys_tlb_span(struct cpu *c, int kind, uint64_t lin,
+                                    int size)
+{
+    if (lin + (1ull << 47) > (1ull << 48) - (uint64_t)size)
+        return NULL;
+    return mmu_tlb_hit(c, kind, TLB_CTX_SUP, lin, size);
+}
+
 static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
                          uint64_t ret)
 {
@@ -231,7 +245,15 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     if ((uint32_t)vec * 16 + 15 > c->idtr.limit)
         sys_fault(c, EXC_GP, vec * 8 + 2 + ext, "vector beyond the IDT limit");
     uint64_t a = c->idtr.base + (uint64_t)vec * 16;
-    uint64_t q0 = lin_read_sys(c, a, 8), q1 = lin_read_sys(c, a + 8, 8);
+    uint64_t q0, q1;
+    const uint8_t *gp = sys_tlb_span(c, TLB_READ, a, 16);
+    if (gp) {
+        memcpy(&q0, gp, 8);
+        memcpy(&q1, gp + 8, 8);
+    } else {
+        q0 = lin_read_sys(c, a, 8);
+        q1 = lin_read_sys(c, a + 8, 8);
+    }
     struct desc g = {(uint32_t)q0, (uint32_t)(q0 >> 32), (uint32_t)q1,
                      (uint32_t)(q1 >> 32)};
     unsigned t = check_gate(c, &g, vec, kind, true);
@@ -258,12 +280,19 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     int n = (kind == EV_EXC && err != CPU_NOERR) ? 6 : 5;
     if (!is_canonical(rsp - 8ull * n) || !is_canonical(rsp - 1))
         cpu_raise(c, EXC_SS, ext);
-    for (int k = 0; k < n; k++) {
-        uint64_t la = rsp - 8ull * (k + 1);
-        if (ncpl < 3)
-            lin_write_sys(c, la, 8, f[k]);
-        else
-            mem_write64(c, S_SS, la, f[k]); /* CPL3 -> CPL3: user access */
+    uint8_t *fp = ncpl < 3 ? sys_tlb_span(c, TLB_WRITE, rsp - 8ull * n, 8 * n)
+                           : NULL;
+    if (fp) {
+        for (int k = 0; k < n; k++)
+            memcpy(fp + 8 * (n - 1 - k), &f[k], 8);
+    } else {
+        for (int k = 0; k < n; k++) {
+            uint64_t la = rsp - 8ull * (k + 1);
+            if (ncpl < 3)
+                lin_write_sys(c, la, 8, f[k]);
+            else
+                mem_write64(c, S_SS, la, f[k]); /* CPL3 -> CPL3: user access */
+        }
     }
     load_handler_cs(c, sel, &d, ncpl);
     if (ncpl != cpl)

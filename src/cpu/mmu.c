@@ -626,11 +626,8 @@ uint64_t lin_read_sys(struct cpu *c, uint64_t lin, int size)
 {
     lin = sys_lin(c, lin, size);
     uint8_t *p = mmu_tlb_hit(c, TLB_READ, TLB_CTX_SUP, lin, size);
-    if (p) {
-        uint64_t v = 0;
-        memcpy(&v, p, (size_t)size);
-        return v;
-    }
+    if (p) /* fixed-size moves: a variable memcpy is a libc call */
+        return host_load(p, size);
     struct span s;
     split(c, lin, size, TLB_READ, TLB_CTX_SUP, !(c->efer & EFER_LMA), &s);
     return span_read(c, &s);
@@ -641,7 +638,7 @@ void lin_write_sys(struct cpu *c, uint64_t lin, int size, uint64_t v)
     lin = sys_lin(c, lin, size);
     uint8_t *p = mmu_tlb_hit(c, TLB_WRITE, TLB_CTX_SUP, lin, size);
     if (p) {
-        memcpy(p, &v, (size_t)size);
+        host_store(p, size, v);
         return;
     }
     struct span s;

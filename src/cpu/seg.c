@@ -721,6 +721,19 @@ uint32_t eflags_writable(const struct cpu *c, int osz)
     return m;
 }
 
+/* Slot k of an IRET frame at sp: from the host pointer fp when the fast
+ * path has one, else a normal stack read. */
+static inline uint64_t iret_pop(struct cpu *c, const uint8_t *fp, uint64_t sp,
+                                uint64_t m, int osz, int k)
+{
+    if (fp) {
+        uint64_t v;
+        memcpy(&v, fp + 8 * k, 8);
+        return v;
+    }
+    return mem_read(c, S_SS, (sp + (uint64_t)(k * osz)) & m, osz);
+}
+
 void op_iret(struct cpu *c, const struct insn *i)
 {
     int osz = i->opsize;
@@ -764,9 +777,17 @@ void op_iret(struct cpu *c, const struct insn *i)
         c->nmi_blocked = false;
         return;
     }
-    uint64_t off = mem_read(c, S_SS, sp & m, osz);
-    uint16_t sel = (uint16_t)mem_read(c, S_SS, (sp + osz) & m, osz);
-    uint32_t fl = (uint32_t)mem_read(c, S_SS, (sp + 2 * osz) & m, osz);
+    /* IRETQ in 64-bit mode with the whole 40-byte frame in one page and a
+     * TLB hit: read it through one host pointer. A hit means every pop
+     * would hit too (the entry exists only if the read is allowed at this
+     * CPL/AC, SDM 4.6), so nothing can fault; the frame is canonical. */
+    const uint8_t *fp = NULL;
+    if (c->mode == MODE_LONG && osz == 8 &&
+        sp + (1ull << 47) <= (1ull << 48) - 40)
+        fp = mmu_tlb_hit(c, TLB_READ, mmu_ctx(c), sp, 40);
+    uint64_t off = iret_pop(c, fp, sp, m, osz, 0);
+    uint16_t sel = (uint16_t)iret_pop(c, fp, sp, m, osz, 1);
+    uint32_t fl = (uint32_t)iret_pop(c, fp, sp, m, osz, 2);
     if (!cpu_long_mode(c) && osz == 4 && (fl & F_VM) && c->cpl == 0) {
         if (log_on(c->log, LOG_GUEST_ERROR))
             log_printf(c->log, "iret: return to virtual-8086 mode is not supported\n");
@@ -791,8 +812,8 @@ void op_iret(struct cpu *c, const struct insn *i)
         cpu_update_mode(c);
         return;
     }
-    uint64_t nsp = mem_read(c, S_SS, (sp + 3 * osz) & m, osz);
-    uint16_t nss = (uint16_t)mem_read(c, S_SS, (sp + 4 * osz) & m, osz);
+    uint64_t nsp = iret_pop(c, fp, sp, m, osz, 3);
+    uint16_t nss = (uint16_t)iret_pop(c, fp, sp, m, osz, 4);
     check_ret_ss(c, nss, rpl, t64, &sd);
     bool outer = rpl > c->cpl;
     load_cs(c, sel, &d, rpl);

@@ -461,6 +461,172 @@ TEST(endless_fault_loop_still_returns_to_the_host)
     h_free(h);
 }
 
+/* ---- IA-32e delivery fast path (one TLB lookup for the gate and for the
+ * frame) against the piecewise slow path ----
+ * Each trial builds a random delivery (gate type/DPL/IST/present, handler
+ * CS, CPL, stack near page edges, read-only or not-present or user pages,
+ * SMAP, non-canonical stacks) and runs it twice from the same state: with
+ * a cold TLB (every access misses, so the slow path) and with a TLB warmed
+ * by an identical earlier delivery (the fast path wherever it applies).
+ * Registers, segments, flags, CR2, shutdown and memory must be identical.
+ * Leaf entries have A and D preset, so the warm-up run changes nothing the
+ * warm TLB could go stale on. */
+#define FP_PT    0x6000u   /* page table for 0x200000-0x3fffff, 4K pages */
+#define FP_LO    0x200000u /* stacks live in [FP_LO, FP_LO + 32 pages) */
+#define FP_PAGES 32u
+
+static uint64_t fp_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t fp_rand(void)
+{
+    fp_rng ^= fp_rng << 13;
+    fp_rng ^= fp_rng >> 7;
+    fp_rng ^= fp_rng << 17;
+    return (uint32_t)(fp_rng >> 11);
+}
+
+static uint64_t fp_stack(void)
+{
+    uint64_t page = FP_LO + (uint64_t)(fp_rand() % FP_PAGES) * 0x1000;
+    switch (fp_rand() % 6) {
+    case 0: return page + (fp_rand() % 0x60);          /* frame crosses down */
+    case 1: return page + 0x1000 - (fp_rand() % 0x40); /* near the top */
+    case 2: return page + (fp_rand() & 0xff8);
+    case 3: return 0x0000800000000000ull + (fp_rand() % 0x60); /* non-canonical */
+    case 4: return 0xffff800000000000ull + (fp_rand() % 0x40); /* unmapped */
+    default: return page + (fp_rand() & 0xfff);
+    }
+}
+
+struct fp_out {
+    uint64_t regs[16], rip, next_rip, cr2;
+    uint32_t eflags;
+    struct seg seg[8];
+    unsigned cpl;
+    bool shutdown;
+};
+
+static void fp_capture(const struct cpu *c, struct fp_out *o)
+{
+    memset(o, 0, sizeof *o);
+    memcpy(o->regs, c->regs, sizeof o->regs);
+    o->rip = c->rip;
+    o->next_rip = c->next_rip;
+    o->cr2 = c->cr2;
+    o->eflags = cpu_get_eflags((struct cpu *)c);
+    for (int s = 0; s < 8; s++)
+        o->seg[s] = c->seg[s];
+    o->cpl = c->cpl;
+    o->shutdown = c->shutdown;
+}
+
+/* RAM the deliveries can touch: tables (0-0x10000), TSS, stacks. */
+static void fp_save(struct harness *h, uint8_t *lo, uint8_t *tss, uint8_t *st)
+{
+    memcpy(lo, h->ram, 0x10000);
+    memcpy(tss, h->ram + TSS_ADDR, 0x1000);
+    memcpy(st, h->ram + FP_LO, FP_PAGES * 0x1000);
+}
+static void fp_load(struct harness *h, const uint8_t *lo, const uint8_t *tss,
+                    const uint8_t *st)
+{
+    memcpy(h->ram, lo, 0x10000);
+    memcpy(h->ram + TSS_ADDR, tss, 0x1000);
+    memcpy(h->ram + FP_LO, st, FP_PAGES * 0x1000);
+}
+
+TEST(long_mode_delivery_fast_path_matches_slow_path)
+{
+    static struct cpu s0, s1;
+    static uint8_t lo0[0x10000], tss0[0x1000], st0[FP_PAGES * 0x1000];
+    static uint8_t lo1[0x10000], tss1[0x1000], st1[FP_PAGES * 0x1000];
+    int warm_hits = 0, trials = 400;
+
+    for (int t = 0; t < trials; t++) {
+        struct harness *h = setup(H_LONG);
+        struct cpu *c = &h->c;
+        lm_user_gdt(h);
+        h_seg(c, S_TR, 0x30, TSS_ADDR, 0x67, 0x8b);
+        /* A and D preset everywhere; 4K pages for the stack region */
+        h_w64(h, H_PML4, 0x4000 | 0x27);
+        h_w64(h, 0x4000, 0x5000 | 0x27);
+        h_w64(h, 0x5000, 0x000000 | 0xe3); /* supervisor: SMAP-proof tables */
+        h_w64(h, 0x5008, FP_PT | 0x27);
+        for (unsigned k = 0; k < 512; k++) {
+            uint64_t e = (FP_LO + (uint64_t)k * 0x1000) | 0x67; /* P W U A D */
+            unsigned r = fp_rand() % 16;
+            if (r == 0)
+                e &= ~1ull;   /* not present */
+            else if (r == 1)
+                e &= ~2ull;   /* read-only */
+            else if (r < 5)
+                e &= ~4ull;   /* supervisor */
+            h_w64(h, FP_PT + (uint64_t)k * 8, e);
+        }
+        h_w64(h, TSS_ADDR + 4, fp_stack());      /* RSP0 */
+        h_w64(h, TSS_ADDR + 0x24, fp_stack());   /* IST1 */
+        h_w64(h, TSS_ADDR + 0x2c, fp_stack());   /* IST2 */
+        if (fp_rand() % 2)
+            c->cr4 |= CR4_SMAP;
+        if (fp_rand() % 2)
+            c->cr0 |= CR0_WP;
+        static const int vecs[] = {EXC_BP, EXC_UD, EXC_GP, EXC_PF, EXC_DF, 0x80, 0x41};
+        int vec = vecs[fp_rand() % 7];
+        static const uint8_t attrs[] = {0x8e, 0x8f, 0xee, 0xef, 0x0e, 0x8c, 0xce};
+        gate64_attr(h, vec, attrs[fp_rand() % 7], (uint8_t)(fp_rand() % 4 ? 0 : fp_rand() % 3));
+        if (fp_rand() % 8 == 0)
+            h_w16(h, H_IDT + (uint64_t)vec * 16 + 2, 0x08); /* 32-bit CS */
+        if (fp_rand() % 2) { /* CPL3 */
+            h_seg(c, S_CS, 0x2b, 0, 0xffffffff, 0xa0fb);
+            h_seg(c, S_SS, 0x23, 0, 0xffffffff, 0xc0f3);
+            c->cpl = 3;
+        }
+        if (fp_rand() % 4 == 0)
+            cpu_set_eflags(c, cpu_get_eflags(c) | F_AC);
+        cpu_state_changed(c);
+        cpu_update_mode(c);
+        c->regs[R_RSP] = fp_stack();
+        c->rip = H_CODE + (fp_rand() & 0xff);
+        c->next_rip = c->rip + 1 + fp_rand() % 3;
+        int kind = (int)(fp_rand() % 4); /* EV_EXC, EV_EXT, EV_NMI, EV_SOFT */
+        int32_t err = (kind == EV_EXC && (vec == EXC_GP || vec == EXC_PF || vec == EXC_DF))
+                          ? (int32_t)(fp_rand() & 0xfff8) : CPU_NOERR;
+
+        s0 = *c;
+        fp_save(h, lo0, tss0, st0);
+
+        /* cold: the slow path for every access */
+        tlb_flush_all(c);
+        deliver_event(c, vec, err, kind);
+        struct fp_out a, b;
+        fp_capture(c, &a);
+        fp_save(h, lo1, tss1, st1);
+
+        /* warm: the same delivery after an identical one filled the TLB */
+        *c = s0;
+        fp_load(h, lo0, tss0, st0);
+        deliver_event(c, vec, err, kind);
+        s1.tlb = c->tlb;
+        *c = s0;
+        c->tlb = s1.tlb;
+        fp_load(h, lo0, tss0, st0);
+        uint64_t fr = a.regs[R_RSP];
+        if (!a.shutdown && mmu_tlb_hit(c, TLB_WRITE, TLB_CTX_SUP, fr, 40))
+            warm_hits++;
+        deliver_event(c, vec, err, kind);
+        fp_capture(c, &b);
+
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+        CHECK(memcmp(h->ram, lo1, sizeof lo1) == 0);
+        CHECK(memcmp(h->ram + TSS_ADDR, tss1, sizeof tss1) == 0);
+        CHECK(memcmp(h->ram + FP_LO, st1, sizeof st1) == 0);
+        if (memcmp(&a, &b, sizeof a) != 0)
+            fprintf(stderr, "trial %d: vec %d kind %d rsp %llx\n", t, vec, kind,
+                    (unsigned long long)s0.regs[R_RSP]);
+        h_free(h);
+    }
+    CHECK(warm_hits > trials / 8); /* the fast path did run */
+}
+
 static const struct unit_test tests[] = {
     T(real_mode_int_uses_ivt_and_pushes_flags_cs_ip),
     T(real_mode_fault_pushes_faulting_ip),
@@ -482,5 +648,6 @@ static const struct unit_test tests[] = {
     T(log_int_lines_match_qemu_format),
     T(smi_round_trip_restores_every_mode_with_pins),
     T(endless_fault_loop_still_returns_to_the_host),
+    T(long_mode_delivery_fast_path_matches_slow_path),
 };
 UNIT_MAIN(tests)
