@@ -702,9 +702,14 @@ int cpu_peek_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n)
         int chunk = 0x1000 - (int)(lin & 0xfff);
         if (chunk > n - got)
             chunk = n - got;
-        for (int k = 0; k < chunk; k++) {
-            uint8_t *q = ram_ptr(c, pa + (uint64_t)k, 1);
-            buf[got + k] = q ? *q : (uint8_t)phys_read(c, pa + (uint64_t)k, 1);
+        uint8_t *q = ram_ptr(c, pa, (unsigned)chunk);
+        if (q) { /* all in RAM, none in closed SMRAM: one copy */
+            memcpy(buf + got, q, (size_t)chunk);
+        } else {
+            for (int k = 0; k < chunk; k++) {
+                q = ram_ptr(c, pa + (uint64_t)k, 1);
+                buf[got + k] = q ? *q : (uint8_t)phys_read(c, pa + (uint64_t)k, 1);
+            }
         }
         got += chunk;
         lin += (uint64_t)chunk;
