@@ -397,12 +397,25 @@ static __attribute__((noinline)) void exec_uncached(struct cpu *c, uint64_t lin,
     c->rip = c->next_rip & ip_mask(c->code_size);
 }
 
+/* False only when cpu_check_interrupts() (except.c) would do nothing:
+ * no SMI or NMI pending and IF clear or no interrupt controller. Saves its
+ * call (~20 host insns) per block while the guest runs with IF=0. Keep in
+ * step with the tests there. */
+static inline bool irq_maybe(const struct cpu *c)
+{
+    return c->smi_pending || c->nmi_pending ||
+           ((c->eflags & F_IF) && c->irq_pending);
+}
+
+static bool debug_mode(const struct cpu *c);
+
 /* Find or build the block at c->rip and run at most budget instructions
  * of it. The block that ran before (ic->prev) remembers its successors:
  * when its link matches, the hash lookup is skipped, and the next block's
  * first instructions need not wait for it. */
-static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t budget)
+static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t end)
 {
+    uint64_t budget = end - c->icount;
     struct icache *ic = c->ic;
     uint64_t lin = c->seg[S_CS].base + c->rip, phys;
     if (!cpu_long_mode(c))
@@ -414,11 +427,13 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
      * without INVLPG may be ignored, SDM Vol 3A 4.10.4.3), so the link
      * needs no TLB probe. */
     if (prev && ((lin ^ ic->prev_lin) >> 12) == 0 && ic->prev_epoch == ic->epoch) {
-        struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
+        uint64_t rip = c->rip;
+        struct block *to = prev->link[0].rip == rip ? prev->link[0].to
+                         : prev->link[1].rip == rip ? prev->link[1].to : NULL;
         uint64_t want = (prev->phys & ~0xfffull) | (lin & 0xfff);
-        if (l->rip == c->rip && l->to && l->to->phys == want && !l->to->dead &&
-            l->to->code_size == c->code_size) {
-            b = l->to;
+        if (likely(to != NULL) && to->phys == want && !to->dead &&
+            to->code_size == c->code_size) {
+            b = to;
             goto run;
         }
     }
@@ -459,13 +474,36 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t b
         }
     }
 run:
-    if (unlikely(log_on(c->log, LOG_EXEC)))
-        log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
-                   c->cpu_index, c->seg[S_CS].base, c->rip);
-    if (exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) && b->chains) {
-        ic->prev = b;
-        ic->prev_lin = lin;
-        ic->prev_epoch = ic->epoch;
+    for (;;) {
+        if (unlikely(log_on(c->log, LOG_EXEC)))
+            log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
+                       c->cpu_index, c->seg[S_CS].base, c->rip);
+        if (!exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) ||
+            !b->chains)
+            return;
+        /* Chained successor on the same page, and nothing run_loop() would
+         * act on: run it without going round run_loop() (the same tests
+         * and link as its next iteration, minus the reloads). A chaining
+         * block ran no system instruction, so CS base, mode and the
+         * translation of this page still hold. */
+        uint64_t rip = c->rip, nlin = c->seg[S_CS].base + rip;
+        if (!cpu_long_mode(c))
+            nlin &= 0xffffffffull;
+        struct block *to = b->link[0].rip == rip ? b->link[0].to
+                         : b->link[1].rip == rip ? b->link[1].to : NULL;
+        if (((nlin ^ lin) >> 12) != 0 || !to ||
+            to->phys != ((b->phys & ~0xfffull) | (nlin & 0xfff)) || to->dead ||
+            to->code_size != c->code_size || c->icount >= end ||
+            c->exit_request || c->shutdown || c->halted || debug_mode(c) ||
+            irq_maybe(c)) {
+            ic->prev = b;
+            ic->prev_lin = lin;
+            ic->prev_epoch = ic->epoch;
+            return;
+        }
+        b = to;
+        lin = nlin;
+        budget = end - c->icount;
     }
 }
 
@@ -623,17 +661,19 @@ static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
             exec_debug(c);
             continue;
         }
-        uint64_t rip = c->rip;
-        cpu_check_interrupts(c);
-        if (unlikely(c->rip != rip))
-            c->ic->prev = NULL; /* an event was delivered: CS/CPL may differ */
-        if (unlikely(c->shutdown))
-            return CPU_EXIT_SHUTDOWN;
+        if (unlikely(irq_maybe(c))) {
+            uint64_t rip = c->rip;
+            cpu_check_interrupts(c);
+            if (unlikely(c->rip != rip))
+                c->ic->prev = NULL; /* an event was delivered: CS/CPL may differ */
+            if (unlikely(c->shutdown))
+                return CPU_EXIT_SHUTDOWN;
+        }
         if (unlikely(c->halted))
             return CPU_EXIT_HLT;
         if (unlikely(c->icount >= end))
             return CPU_EXIT_BUDGET;
-        step(c, end - c->icount);
+        step(c, end);
     }
 }
 
