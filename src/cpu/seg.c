@@ -33,8 +33,26 @@ static bool desc_addr(struct cpu *c, uint16_t sel, int bytes, uint64_t *lin)
 bool desc_fetch(struct cpu *c, uint16_t sel, struct desc *d, bool wide)
 {
     uint64_t lin;
-    if (!desc_addr(c, sel, wide ? 16 : 8, &lin))
+    int bytes = wide ? 16 : 8;
+    if (!desc_addr(c, sel, bytes, &lin))
         return false;
+    /* Same-page TLB hit (desc_addr already cut lin to 32 bits outside
+     * IA-32e mode; in it the range must be canonical, as lin_read_sys
+     * checks): read it in place, nothing can fault. Else lin_read_sys. */
+    const uint8_t *p = NULL;
+    if (!cpu_long_mode(c) || lin + (1ull << 47) <= (1ull << 48) - (uint64_t)bytes)
+        p = mmu_tlb_hit(c, TLB_READ, TLB_CTX_SUP, lin, bytes);
+    if (p) {
+        uint32_t w[4] = {0, 0, 0, 0};
+        memcpy(w, p, 8);
+        if (wide)
+            memcpy(w + 2, p + 8, 8);
+        d->lo = w[0];
+        d->hi = w[1];
+        d->hi2 = w[2];
+        d->hi3 = w[3];
+        return true;
+    }
     uint64_t q = lin_read_sys(c, lin, 8);
     d->lo = (uint32_t)q;
     d->hi = (uint32_t)(q >> 32);
