@@ -515,3 +515,10 @@ void op_imul_r64_ri(struct cpu *c, const struct insn *i)
 {
     imul64(c, i->reg, (int64_t)c->regs[i->rm], (int64_t)i->imm);
 }
+
+/* CMP AL, imm8 (3C): bytecode dispatch loops compare opcodes this way */
+void op_cmp_al_i(struct cpu *c, const struct insn *i)
+{
+    uint64_t a = (uint8_t)c->regs[R_RAX], b = (uint8_t)i->imm;
+    lf_set(&c->lf, LF_SUB, 1, (a - b) & 0xff, a, b);
+}

@@ -314,7 +314,23 @@ static op_fn specialise(op_fn fn, const struct insn *i)
 {
     if (fn == op_jcc)
         return op_jcc_by_cc[i->opcode & 15];
+    /* ALU rAX, imm (no ModRM: rm stays 0, i.e. rAX): the reg,imm handlers */
+    if (i->opsize == 4) {
+        if (fn == op_add_AI) return op_add_r32_i;
+        if (fn == op_sub_AI) return op_sub_r32_i;
+        if (fn == op_and_AI) return op_and_r32_i;
+        if (fn == op_cmp_AI) return op_cmp_r32_i;
+    } else if (i->opsize == 8) {
+        if (fn == op_add_AI) return op_add_r64_i;
+        if (fn == op_sub_AI) return op_sub_r64_i;
+        if (fn == op_and_AI) return op_and_r64_i;
+        if (fn == op_cmp_AI) return op_cmp_r64_i;
+    }
+    if (fn == op_cmp_AI && i->opsize == 1)
+        return op_cmp_al_i;
     if (i->mod != 3) {
+        if (fn == op_movzx_b && i->opsize >= 4)
+            return op_movzx_r_m8;
         if (i->opsize == 4) {
             if (fn == op_mov_GE) return op_mov_r32_m;
             if (fn == op_mov_EG) return op_mov_m_r32;
@@ -724,12 +740,5 @@ ud:
  * (so 16-bit forms wrap at 64K). */
 uint64_t insn_ea(struct cpu *c, const struct insn *i)
 {
-    uint64_t ea = (uint64_t)(int64_t)i->disp;
-    if (i->base != 0xff)
-        ea += c->regs[i->base];
-    if (i->index != 0xff)
-        ea += c->regs[i->index] << i->scale;
-    if (i->flags & INSN_F_RIPREL)
-        ea += c->rip + i->len; /* next_rip is only set for block ends */
-    return ea & size_mask(i->addrsize);
+    return ea_fast(c, i);
 }

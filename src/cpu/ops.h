@@ -48,6 +48,19 @@ static inline void reg_set(struct cpu *c, const struct insn *i, unsigned r,
     }
 }
 
+/* insn_ea() inlined: saves the call on the memory-operand hot paths. */
+static inline uint64_t ea_fast(const struct cpu *c, const struct insn *i)
+{
+    uint64_t ea = (uint64_t)(int64_t)i->disp;
+    if (i->base != 0xff)
+        ea += c->regs[i->base];
+    if (i->index != 0xff)
+        ea += c->regs[i->index] << i->scale;
+    if (unlikely(i->flags & INSN_F_RIPREL))
+        ea += c->rip + i->len; /* next_rip is only set for block ends */
+    return ea & size_mask(i->addrsize);
+}
+
 /* Register operand of the ModRM reg field, and the r/m operand. */
 static inline uint64_t op_get_reg(struct cpu *c, const struct insn *i, int sz)
 {
@@ -58,7 +71,7 @@ static inline uint64_t op_get_rm(struct cpu *c, const struct insn *i, int sz)
 {
     if (i->mod == 3)
         return reg_get(c, i, i->rm, sz);
-    return mem_read(c, i->seg, insn_ea(c, i), sz);
+    return mem_read(c, i->seg, ea_fast(c, i), sz);
 }
 
 static inline void op_set_rm(struct cpu *c, const struct insn *i, int sz,
@@ -67,7 +80,7 @@ static inline void op_set_rm(struct cpu *c, const struct insn *i, int sz,
     if (i->mod == 3)
         reg_set(c, i, i->rm, sz, v);
     else
-        mem_write(c, i->seg, insn_ea(c, i), sz, v);
+        mem_write(c, i->seg, ea_fast(c, i), sz, v);
 }
 
 /* Mask an address by the address size (string ops, XLAT, LOOP). */
@@ -106,6 +119,7 @@ OP(op_add_r32_i); OP(op_sub_r32_i); OP(op_and_r32_i); OP(op_cmp_r32_i);
 OP(op_add_r64_i); OP(op_sub_r64_i); OP(op_and_r64_i); OP(op_cmp_r64_i);
 OP(op_test_r32_r32); OP(op_test_r64_r64);
 OP(op_test_EG); OP(op_test_AI); OP(op_test_EI);
+OP(op_cmp_al_i);
 OP(op_inc_E); OP(op_dec_E); OP(op_inc_Z); OP(op_dec_Z);
 OP(op_dec_r32); OP(op_inc_r32);
 OP(op_not); OP(op_neg);
@@ -132,6 +146,7 @@ OP(op_mov_r32_r32); OP(op_mov_r64_r64);
 OP(op_mov_r32_m); OP(op_mov_r64_m); OP(op_mov_m_r32); OP(op_mov_m_r64);
 OP(op_lea64);
 OP(op_movzx_b); OP(op_movzx_w); OP(op_movsx_b); OP(op_movsx_w);
+OP(op_movzx_r_m8);
 OP(op_movsxd);
 OP(op_lea);
 OP(op_xchg_EG); OP(op_xchg_ZA);

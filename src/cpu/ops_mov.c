@@ -25,27 +25,27 @@ void op_mov_r64_r64(struct cpu *c, const struct insn *i)
 /* loads and stores of whole 32/64-bit registers */
 void op_mov_r32_m(struct cpu *c, const struct insn *i)
 {
-    c->regs[i->reg] = (uint32_t)mem_read(c, i->seg, insn_ea(c, i), 4);
+    c->regs[i->reg] = (uint32_t)mem_read(c, i->seg, ea_fast(c, i), 4);
 }
 
 void op_mov_r64_m(struct cpu *c, const struct insn *i)
 {
-    c->regs[i->reg] = mem_read(c, i->seg, insn_ea(c, i), 8);
+    c->regs[i->reg] = mem_read(c, i->seg, ea_fast(c, i), 8);
 }
 
 void op_mov_m_r32(struct cpu *c, const struct insn *i)
 {
-    mem_write(c, i->seg, insn_ea(c, i), 4, (uint32_t)c->regs[i->reg]);
+    mem_write(c, i->seg, ea_fast(c, i), 4, (uint32_t)c->regs[i->reg]);
 }
 
 void op_mov_m_r64(struct cpu *c, const struct insn *i)
 {
-    mem_write(c, i->seg, insn_ea(c, i), 8, c->regs[i->reg]);
+    mem_write(c, i->seg, ea_fast(c, i), 8, c->regs[i->reg]);
 }
 
 void op_lea64(struct cpu *c, const struct insn *i)
 {
-    c->regs[i->reg] = insn_ea(c, i);
+    c->regs[i->reg] = ea_fast(c, i);
 }
 
 void op_mov_EI(struct cpu *c, const struct insn *i)
@@ -73,6 +73,12 @@ void op_mov_OA(struct cpu *c, const struct insn *i)
 void op_movzx_b(struct cpu *c, const struct insn *i)
 {
     reg_set(c, i, i->reg, i->opsize, op_get_rm(c, i, 1));
+}
+
+/* MOVZX r32/r64, m8: both write the whole register (decode.c) */
+void op_movzx_r_m8(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = (uint8_t)mem_read(c, i->seg, ea_fast(c, i), 1);
 }
 
 void op_movzx_w(struct cpu *c, const struct insn *i)

@@ -123,6 +123,15 @@ DIFF_OP(shl_ror, "shl $3, %ebx\n ror $2, %rax")
 DIFF_OP(add_rolcl, "add %ebx, %eax\n rol %cl, %rax")
 DIFF_OP(sub_rcr, "sub %rbx, %rax\n rcr %cl, %eax")
 DIFF_OP(rol_rol, "rol $1, %rax\n rol $3, %rbx")
+/* rAX, imm32 forms (05/25/2D/3D) */
+DIFF_OP(addai64, "add $0x12345, %rax")
+DIFF_OP(andai32, "and $0x12345678, %eax")
+DIFF_OP(cmpai64, "cmp $-0x12345, %rax")
+DIFF_OP(subai32, "sub $0x7ff00000, %eax")
+DIFF_OP(cmpal, "cmp $0x80, %al")
+DIFF_OP(cmpal2, "cmp $0x3, %al")
+DIFF_OP(movzxm32, "push %rbx\n movzbl 3(%rsp), %eax\n pop %rbx")
+DIFF_OP(movzxm64, "push %rbx\n movzbq (%rsp), %rax\n pop %rbx")
 
 /* Which flags are defined for this op and count (SDM Vol 2). */
 enum { K_PLAIN, K_SHIFT, K_ROT, K_SHXD };
@@ -188,6 +197,10 @@ static struct diffcase cases[] = {
     C(dec_ror, ALL & ~F_OF, K_PLAIN, 0), C(and_rol, LOGIC & ~F_OF, K_PLAIN, 0),
     C(shl_ror, SZPC, K_PLAIN, 0), C(add_rolcl, ALL, K_ROT, 64),
     C(sub_rcr, ALL, K_ROT, 32), C(rol_rol, ALL & ~F_OF, K_PLAIN, 0),
+    C(addai64, ALL, K_PLAIN, 0), C(andai32, LOGIC, K_PLAIN, 0),
+    C(cmpai64, ALL, K_PLAIN, 0), C(subai32, ALL, K_PLAIN, 0),
+    C(cmpal, ALL, K_PLAIN, 0), C(cmpal2, ALL, K_PLAIN, 0),
+    C(movzxm32, ALL, K_PLAIN, 0), C(movzxm64, ALL, K_PLAIN, 0),
 };
 
 static uint32_t defined_flags(const struct diffcase *d, uint64_t rcx)
