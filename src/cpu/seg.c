@@ -819,7 +819,9 @@ void op_iret(struct cpu *c, const struct insn *i)
     uint32_t wm = eflags_writable(c, osz);
     if (c->cpl == 0 && osz != 2)
         wm |= F_VIF | F_VIP; /* SDM IRET: CPL 0 also loads VIF and VIP */
-    uint32_t nf = (cpu_get_eflags(c) & ~(wm | F_RF)) | (fl & (wm | (osz == 2 ? 0 : F_RF))) | 2;
+    /* wm always holds F_ARITH, so the lazy OSZAPC would be masked out:
+     * the stored non-arithmetic bits suffice (no lf_flags evaluation). */
+    uint32_t nf = ((c->eflags | 2) & ~(wm | F_RF)) | (fl & (wm | (osz == 2 ? 0 : F_RF))) | 2;
     bool pop_ss = rpl != c->cpl || c->mode == MODE_LONG; /* IRETQ always pops SS:RSP */
     if (!pop_ss) {
         load_cs(c, sel, &d, rpl);
