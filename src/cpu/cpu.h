@@ -158,6 +158,12 @@ struct cpu_bus {
      * (!added: they must drop their blocks, icache_drop_page()). May be
      * NULL (one vCPU). */
     void (*code_page)(void *opaque, struct cpu *c, uint64_t pfn, bool added);
+    /* The local APIC's MSRs (msr.c): x2APIC registers 0x800-0x8ff,
+     * IA32_TSC_DEADLINE (0x6e0), and, after a successful IA32_APIC_BASE
+     * write, that write (msr 0x1b, *val the old value; the result is
+     * ignored). Returns 0, or -1 for #GP. May be NULL: those MSRs #GP. */
+    int (*apic_msr)(void *opaque, struct cpu *c, uint32_t msr, uint64_t *val,
+                    bool write);
 };
 
 /* Execution-mode summary, recomputed by cpu_update_mode(). */

@@ -33,6 +33,8 @@
 #define F1D_PAT   (1u << 16)
 /* leaf 1 ECX */
 #define F1C_CX16   (1u << 13)
+#define F1C_X2APIC (1u << 21) /* x2APIC MSRs (machine/lapic.c) */
+#define F1C_TSC_DEADLINE (1u << 24) /* LVT timer mode 10b, MSR 0x6e0 */
 #define F1C_POPCNT (1u << 23)
 #define F1C_HYPERVISOR (1u << 31)
 /* leaf 7.0 EBX / ECX */
@@ -92,7 +94,8 @@ void cpu_cpuid(const struct cpu *c, uint32_t leaf, uint32_t sub,
     case 1:
         out[0] = CPU_SIGNATURE;
         out[1] = (uint32_t)(c->cpu_index & 0xff) << 24; /* initial APIC ID */
-        out[2] = F1C_CX16 | F1C_POPCNT | F1C_HYPERVISOR;
+        out[2] = F1C_CX16 | F1C_X2APIC | F1C_POPCNT | F1C_TSC_DEADLINE |
+                 F1C_HYPERVISOR;
         out[3] = F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_MCE | F1D_CX8 |
                  F1D_APIC | F1D_SEP | F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT;
         break;

@@ -21,6 +21,9 @@ enum {
     MSR_MTRR_FIX4K_FIRST = 0x268,
     MSR_MTRR_FIX4K_LAST = 0x26f,
     MSR_PAT = 0x277,
+    MSR_TSC_DEADLINE = 0x6e0,
+    MSR_X2APIC_FIRST = 0x800,
+    MSR_X2APIC_LAST = 0x8ff,
     MSR_MTRR_DEF_TYPE = 0x2ff,
     MSR_EFER = 0xc0000080,
     MSR_STAR = 0xc0000081,
@@ -37,6 +40,46 @@ enum {
 #define MTRRCAP_VALUE (8u | 1u << 8 | 1u << 10)
 /* Physical-address bits of MTRR bases/masks and APIC_BASE. */
 #define PHYS_MASK ((1ull << CPU_MAXPHYADDR) - 1)
+/* IA32_APIC_BASE: BSP (8), EXTD (10, x2APIC mode), EN (11) */
+#define APIC_BASE_BSP  (1ull << 8)
+#define APIC_BASE_EXTD (1ull << 10)
+#define APIC_BASE_EN   (1ull << 11)
+
+/* The MSRs the local APIC answers (through the bus). */
+static bool apic_msr(uint32_t msr)
+{
+    return msr == MSR_TSC_DEADLINE ||
+           (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST);
+}
+
+static int apic_msr_access(struct cpu *c, uint32_t msr, uint64_t *val,
+                           bool write)
+{
+    if (!c->bus || !c->bus->apic_msr)
+        return -1;
+    return c->bus->apic_msr(c->bus->opaque, c, msr, val, write);
+}
+
+/* IA32_APIC_BASE mode transitions (SDM Vol 3A 10.12.5, figure 10-27):
+ * EN=0/EXTD=1 is invalid; x2APIC -> xAPIC and disabled -> x2APIC are
+ * illegal (go through disabled, resp. xAPIC). The host may restore any
+ * valid state. */
+static bool apic_base_ok(uint64_t old, uint64_t v, bool host)
+{
+    if (v & ~((PHYS_MASK & ~0xfffull) | APIC_BASE_EN | APIC_BASE_EXTD |
+              APIC_BASE_BSP))
+        return false;
+    if ((v & (APIC_BASE_EN | APIC_BASE_EXTD)) == APIC_BASE_EXTD)
+        return false;
+    if (host)
+        return true;
+    bool ox2 = (old & APIC_BASE_EXTD) != 0, nx2 = (v & APIC_BASE_EXTD) != 0;
+    if (ox2 && !nx2 && (v & APIC_BASE_EN))
+        return false; /* x2APIC -> xAPIC */
+    if (!ox2 && nx2 && !(old & APIC_BASE_EN))
+        return false; /* disabled -> x2APIC */
+    return true;
+}
 
 static uint64_t *mtrr_fixed_slot(struct cpu *c, uint32_t msr)
 {
@@ -80,6 +123,8 @@ int cpu_rdmsr(struct cpu *c, uint32_t msr, uint64_t *val, bool host)
         *val = c->mtrr_var[msr - MSR_MTRR_PHYS_FIRST];
         return 0;
     }
+    if (apic_msr(msr))
+        return apic_msr_access(c, msr, val, false);
     switch (msr) {
     case MSR_TSC: *val = c->icount + c->tsc_offset; return 0;
     case MSR_PLATFORM_ID: *val = 0; return 0;
@@ -155,16 +200,21 @@ int cpu_wrmsr(struct cpu *c, uint32_t msr, uint64_t v, bool host)
         c->mtrr_var[msr - MSR_MTRR_PHYS_FIRST] = v;
         return 0;
     }
+    if (apic_msr(msr))
+        return apic_msr_access(c, msr, &v, true);
     switch (msr) {
     case MSR_TSC:
         c->tsc_offset = v - c->icount;
         return 0;
-    case MSR_APIC_BASE:
-        /* base (bits 12..MAXPHYADDR-1), EN (11), BSP (8); no x2APIC */
-        if (v & ~((PHYS_MASK & ~0xfffull) | 1u << 11 | 1u << 8))
+    case MSR_APIC_BASE: {
+        /* base (bits 12..MAXPHYADDR-1), EN (11), EXTD (10), BSP (8) */
+        uint64_t old = c->apic_base;
+        if (!apic_base_ok(old, v, host))
             return -1;
         c->apic_base = v;
+        apic_msr_access(c, MSR_APIC_BASE, &old, true); /* tell the LAPIC */
         return 0;
+    }
     case MSR_UCODE_REV:
         return 0; /* writes (microcode loader handshake) are ignored */
     case MSR_SYSENTER_CS:

@@ -10,11 +10,10 @@
 #include "vmstate.h"
 
 /* Writable bits of each LVT (vector, delivery mode, pin polarity, trigger
- * mode, mask, timer mode) - SDM figure 10-8. The timer has one-shot and
- * periodic modes only: TSC-deadline is not advertised, so bit 18 is
- * reserved. */
+ * mode, mask, timer mode) - SDM figure 10-8. Timer modes (bits 18:17):
+ * one-shot, periodic, TSC-deadline (CPUID.1:ECX[24] is advertised). */
 static const uint32_t lvt_bits[LVT_NUM] = {
-    [LVT_CMCI] = 0x000107ff, [LVT_TIMER] = 0x000300ff,
+    [LVT_CMCI] = 0x000107ff, [LVT_TIMER] = 0x000700ff,
     [LVT_THERMAL] = 0x000107ff, [LVT_PERF] = 0x000107ff,
     [LVT_LINT0] = 0x0001a7ff, [LVT_LINT1] = 0x0001a7ff,
     [LVT_ERROR] = 0x000100ff,
@@ -45,6 +44,7 @@ void lapic_reset(void *dev)
 {
     struct lapic *a = dev;
     a->id = (uint32_t)a->apic_id << 24;
+    a->x2apic = false;
     regs_reset(a);
 }
 
@@ -140,6 +140,11 @@ void lapic_ack(struct lapic *a, int vec)
     set_bit(a->isr, vec);
 }
 
+static bool tsc_mode(const struct lapic *a)
+{
+    return (a->lvt[LVT_TIMER] & LVT_TIMER_MODE) == LVT_TIMER_TSCDL;
+}
+
 void lapic_timer_update(struct lapic *a, uint64_t t)
 {
     if (!a->timer_deadline || t < a->timer_deadline)
@@ -147,7 +152,15 @@ void lapic_timer_update(struct lapic *a, uint64_t t)
     uint32_t lvt = a->lvt[LVT_TIMER];
     if (!(lvt & LVT_MASKED))
         lapic_accept(a, (int)(lvt & 0xff), false);
-    if ((lvt & LVT_TIMER_PERIODIC) && a->timer_initial) {
+    if (tsc_mode(a)) {
+        /* Fired: IA32_TSC_DEADLINE reads 0 again (10.5.4.1). The guest
+         * must see TSC >= the deadline from now on. */
+        uint64_t tsc = a->tsc_deadline;
+        a->tsc_deadline = 0;
+        a->timer_deadline = 0;
+        if (a->host && a->host->tsc_fired)
+            a->host->tsc_fired(a->host->opaque, a, tsc);
+    } else if ((lvt & LVT_TIMER_PERIODIC) && a->timer_initial) {
         /* Periods missed while nobody looked collapse into one interrupt
          * (the IRR bit is a single bit anyway). */
         uint64_t period = (uint64_t)a->timer_initial * divisor(a);
@@ -167,8 +180,28 @@ uint64_t lapic_timer_next(const struct lapic *a)
     return a->timer_deadline;
 }
 
+/* The x2APIC logical ID (SDM 10.12.10.2): cluster ID (x2APIC ID 19:4) in
+ * bits 31:16, a bit for ID 3:0 in bits 15:0. */
+static uint32_t x2_ldr(const struct lapic *a)
+{
+    return ((uint32_t)(a->apic_id >> 4) << 16) | (1u << (a->apic_id & 0xf));
+}
+
+bool lapic_match_dest_x2(const struct lapic *a, uint32_t dest, bool logical)
+{
+    if (dest == 0xffffffffu)
+        return true;
+    if (!logical)
+        return dest == a->apic_id;
+    uint32_t ldr = x2_ldr(a);
+    return (ldr >> 16) == (dest >> 16) && (ldr & dest & 0xffff) != 0;
+}
+
 bool lapic_match_dest(const struct lapic *a, uint8_t dest, bool logical)
 {
+    if (a->x2apic)
+        return lapic_match_dest_x2(a, dest == 0xff ? 0xffffffffu : dest,
+                                   logical);
     if (!logical)
         return dest == 0xff || dest == (uint8_t)(a->id >> 24);
     uint8_t ldr = (uint8_t)(a->ldr >> 24);
@@ -180,13 +213,9 @@ bool lapic_match_dest(const struct lapic *a, uint8_t dest, bool logical)
     return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0x0f) != 0;
 }
 
-uint64_t lapic_read(void *dev, uint64_t off, int size)
+static uint32_t reg_read(struct lapic *a, unsigned reg)
 {
-    struct lapic *a = dev;
-    unsigned reg = (unsigned)(off >> 4) & 0xff;
     int l;
-    if (size < 4)
-        return 0;
     switch (reg) {
     case 0x02: return a->id;
     case 0x03: return LAPIC_VERSION;
@@ -200,7 +229,7 @@ uint64_t lapic_read(void *dev, uint64_t off, int size)
     case 0x30: return a->icr_lo;    /* delivery status: always idle */
     case 0x31: return a->icr_hi;
     case 0x38: return a->timer_initial;
-    case 0x39: return current_count(a);
+    case 0x39: return tsc_mode(a) ? 0 : current_count(a);
     case 0x3e: return a->timer_divide;
     }
     if (reg >= 0x10 && reg < 0x18)
@@ -213,14 +242,37 @@ uint64_t lapic_read(void *dev, uint64_t off, int size)
     return l >= 0 ? a->lvt[l] : 0;
 }
 
-void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
+uint64_t lapic_read(void *dev, uint64_t off, int size)
 {
     struct lapic *a = dev;
-    unsigned reg = (unsigned)(off >> 4) & 0xff;
-    uint32_t val = (uint32_t)val64;
-    int l;
+    /* x2APIC mode: the page is not decoded (SDM 10.12.1.2): reads see
+     * nothing there (all ones), writes are dropped. */
+    if (a->x2apic)
+        return ~0ull;
     if (size < 4)
-        return;
+        return 0;
+    return reg_read(a, (unsigned)(off >> 4) & 0xff);
+}
+
+/* The timer LVT: a change between TSC-deadline and the count modes
+ * disarms the timer (SDM 10.5.4.1); mode 11b is reserved, taken as
+ * periodic (bit 18 dropped). */
+static void write_lvt_timer(struct lapic *a, uint32_t val)
+{
+    if ((val & LVT_TIMER_MODE) == LVT_TIMER_MODE)
+        val &= ~(1u << 18);
+    bool was_tsc = tsc_mode(a);
+    a->lvt[LVT_TIMER] = val;
+    if (was_tsc != tsc_mode(a)) {
+        a->timer_initial = 0;
+        a->timer_deadline = 0;
+        a->tsc_deadline = 0;
+    }
+}
+
+static void reg_write(struct lapic *a, unsigned reg, uint32_t val)
+{
+    int l;
     switch (reg) {
     case 0x02: a->id = val & 0xff000000u; return;
     case 0x08: a->tpr = val & 0xff; return;
@@ -255,6 +307,8 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
         return;
     case 0x31: a->icr_hi = val & 0xff000000u; return;
     case 0x38: /* a write (re)starts the count; 0 stops it (10.5.4) */
+        if (tsc_mode(a))
+            return; /* ignored in TSC-deadline mode (10.5.4.1) */
         a->timer_initial = val;
         a->timer_deadline = val ? now(a) + (uint64_t)val * divisor(a) : 0;
         if (a->timer_deadline == 0 && val)
@@ -264,10 +318,130 @@ void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
     }
     l = lvt_index(reg);
     if (l >= 0) {
-        a->lvt[l] = val & lvt_bits[l];
+        val &= lvt_bits[l];
         if (!(a->svr & SVR_ENABLE))
-            a->lvt[l] |= LVT_MASKED;
+            val |= LVT_MASKED;
+        if (l == LVT_TIMER)
+            write_lvt_timer(a, val);
+        else
+            a->lvt[l] = val;
     }
+}
+
+void lapic_write(void *dev, uint64_t off, int size, uint64_t val64)
+{
+    struct lapic *a = dev;
+    if (a->x2apic || size < 4)
+        return;
+    reg_write(a, (unsigned)(off >> 4) & 0xff, (uint32_t)val64);
+}
+
+#define APIC_BASE_EN_BIT   (1ull << 11)
+#define APIC_BASE_EXTD_BIT (1ull << 10)
+
+void lapic_set_mode(struct lapic *a, uint64_t old_base, uint64_t new_base)
+{
+    bool was = (old_base & APIC_BASE_EXTD_BIT) != 0;
+    bool now_x2 = (new_base & APIC_BASE_EXTD_BIT) &&
+                  (new_base & APIC_BASE_EN_BIT);
+    if (was && !now_x2)
+        a->id = (uint32_t)a->apic_id << 24; /* back to the initial ID */
+    a->x2apic = now_x2;
+}
+
+/* x2APIC MSR -> register index (MMIO offset >> 4); SDM table 10-6. */
+int lapic_msr_read(struct lapic *a, uint32_t msr, uint64_t *val)
+{
+    if (!a->x2apic || msr < 0x800 || msr > 0x8ff)
+        return -1;
+    unsigned reg = msr - 0x800;
+    switch (reg) {
+    case 0x02: *val = a->apic_id; return 0; /* the 32-bit x2APIC ID */
+    case 0x0d: *val = x2_ldr(a); return 0;
+    case 0x30: *val = (uint64_t)a->icr_hi << 32 | a->icr_lo; return 0;
+    case 0x03: case 0x08: case 0x0a: case 0x0f: case 0x28: case 0x38:
+    case 0x39: case 0x3e:
+        *val = reg_read(a, reg);
+        return 0;
+    }
+    if ((reg >= 0x10 && reg < 0x28) || lvt_index(reg) >= 0) {
+        *val = reg_read(a, reg);
+        return 0;
+    }
+    return -1; /* EOI, SELF IPI (write-only), APR, RRD, DFR, 0x831, reserved */
+}
+
+int lapic_msr_write(struct lapic *a, uint32_t msr, uint64_t val)
+{
+    if (!a->x2apic || msr < 0x800 || msr > 0x8ff)
+        return -1;
+    unsigned reg = msr - 0x800;
+    if (reg == 0x30) { /* ICR: one 64-bit register, destination in 63:32 */
+        a->icr_hi = (uint32_t)(val >> 32);
+        a->icr_lo = (uint32_t)val & 0x000ccfffu;
+        if (a->host && a->host->send_ipi)
+            a->host->send_ipi(a->host->opaque, a, a->icr_lo, a->icr_hi);
+        return 0;
+    }
+    if (val >> 32)
+        return -1; /* bits 63:32 reserved in every other register */
+    uint32_t v = (uint32_t)val;
+    switch (reg) {
+    case 0x0b: /* EOI */
+    case 0x28: /* ESR */
+        if (v)
+            return -1; /* non-zero write: #GP (10.12.1.2) */
+        reg_write(a, reg, 0);
+        return 0;
+    case 0x3f: /* SELF IPI: vector in 7:0, fixed, edge (10.12.11) */
+        if (v & ~0xffu)
+            return -1;
+        if (a->host && a->host->send_ipi)
+            a->host->send_ipi(a->host->opaque, a,
+                              v | (uint32_t)SH_SELF << ICR_SH_SHIFT, 0);
+        return 0;
+    case 0x08: case 0x0f: case 0x38: case 0x3e:
+        reg_write(a, reg, v);
+        return 0;
+    }
+    if (lvt_index(reg) >= 0) {
+        reg_write(a, reg, v);
+        return 0;
+    }
+    return -1; /* read-only (ID, version, PPR, LDR, ISR/TMR/IRR, current
+                  count) or not present */
+}
+
+#define TSC_DL_CLOCK_CAP (1ull << 62)
+
+uint64_t lapic_tsc_deadline_read(const struct lapic *a)
+{
+    return tsc_mode(a) ? a->tsc_deadline : 0;
+}
+
+void lapic_tsc_deadline_write(struct lapic *a, uint64_t val, uint64_t tsc)
+{
+    if (!tsc_mode(a))
+        return; /* ignored in the other timer modes (10.5.4.1) */
+    a->tsc_deadline = val;
+    if (!val) {
+        a->timer_deadline = 0;
+        return;
+    }
+    /* The vCPU's TSC and the clock advance together while it runs: the
+     * deadline is (val - tsc) ticks from now; one already passed fires at
+     * the next check. Tick 0 means "not armed": use 1. */
+    uint64_t t = now(a);
+    uint64_t d = val > tsc ? val - tsc : 0;
+    /* Far deadlines are capped at clock tick 2^62: the idle clock jumps
+     * to an expiry, and must stay far from wrapping whatever the guest
+     * arms. The TSC catch-up at expiry still gives TSC >= val. */
+    if (t >= TSC_DL_CLOCK_CAP)
+        a->timer_deadline = t;
+    else
+        a->timer_deadline = d > TSC_DL_CLOCK_CAP - t ? TSC_DL_CLOCK_CAP : t + d;
+    if (!a->timer_deadline)
+        a->timer_deadline = 1;
 }
 
 static void put_vec(struct vmstate *s, const uint32_t v[8])
@@ -305,6 +479,8 @@ static void lapic_save(const void *dev, struct vmstate *s)
     vmstate_put_u8(s, a->run_state);
     vmstate_put_u8(s, a->init_pending);
     vmstate_put_u32(s, (uint32_t)(int32_t)a->sipi_pending);
+    vmstate_put_u8(s, a->x2apic);
+    vmstate_put_u64(s, a->tsc_deadline);
 }
 
 static int lapic_load(void *dev, struct vmstate *s)
@@ -331,15 +507,20 @@ static int lapic_load(void *dev, struct vmstate *s)
     t.run_state = vmstate_get_u8(s);
     uint8_t ip = vmstate_get_u8(s);
     int32_t sp = (int32_t)vmstate_get_u32(s);
+    uint8_t x2 = vmstate_get_u8(s);
+    t.tsc_deadline = vmstate_get_u64(s);
     if (!vmstate_ok(s) || t.run_state > LAPIC_WAIT_SIPI || ip > 1 ||
-        sp < -1 || sp > 0xff) {
+        sp < -1 || sp > 0xff || x2 > 1) {
         lapic_reset(a);
         return -1;
     }
     t.init_pending = ip;
+    t.x2apic = x2;
     t.sipi_pending = (int16_t)sp;
     for (int i = 0; i < LVT_NUM; i++)
         t.lvt[i] &= lvt_bits[i] | LVT_MASKED;
+    if ((t.lvt[LVT_TIMER] & LVT_TIMER_MODE) == LVT_TIMER_MODE)
+        t.lvt[LVT_TIMER] &= ~(1u << 18);
     *a = t;
     return 0;
 }

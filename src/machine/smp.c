@@ -81,7 +81,9 @@ static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
     unsigned sh = (lo & ICR_SH_MASK) >> ICR_SH_SHIFT;
     int vec = (int)(lo & ICR_VECTOR);
     bool logical = (lo & ICR_DESTMODE) != 0;
-    uint8_t dest = (uint8_t)(hi >> 24);
+    /* xAPIC: destination in ICR bits 63:56; x2APIC: 63:32 (10.12.9). */
+    bool x2 = src->x2apic;
+    uint32_t dest = x2 ? hi : hi >> 24;
 
     if (self < 0 || self >= m->ncpus)
         return;
@@ -105,7 +107,10 @@ static void send_ipi(void *opaque, struct lapic *src, uint32_t lo,
         case SH_SELF: hit = i == self; break;
         case SH_ALL: hit = true; break;
         case SH_OTHERS: hit = i != self; break;
-        default: hit = lapic_match_dest(&m->lapic[i], dest, logical); break;
+        default:
+            hit = x2 ? lapic_match_dest_x2(&m->lapic[i], dest, logical)
+                     : lapic_match_dest(&m->lapic[i], (uint8_t)dest, logical);
+            break;
         }
         if (!hit)
             continue;
@@ -221,6 +226,49 @@ static void lapic_eoi(void *opaque, int vec)
     ioapic_eoi(&m->ioapic, vec);
 }
 
+/* The TSC-deadline timer fired (lapic.c): a vCPU's TSC counts only its
+ * own instructions, while the clock also runs while it is halted or
+ * waiting its turn. Move its TSC forward to the deadline if it is behind,
+ * so the guest always sees TSC >= deadline once the interrupt is there
+ * (as on hardware, where the TSC runs during HLT). Never backwards. */
+static void tsc_fired(void *opaque, struct lapic *a, uint64_t tsc)
+{
+    struct machine *m = opaque;
+    long i = a - m->lapic;
+    if (i < 0 || i >= m->ncpus || !m->cpus[i])
+        return;
+    struct cpu *c = m->cpus[i];
+    uint64_t cur = c->icount + c->tsc_offset;
+    if (tsc > cur) /* "TSC >= value" is an unsigned comparison */
+        c->tsc_offset += tsc - cur;
+}
+
+/* The local APIC's MSRs (cpu_bus.apic_msr, called by msr.c). */
+static int apic_msr(void *opaque, struct cpu *c, uint32_t msr, uint64_t *val,
+                    bool write)
+{
+    struct machine *m = opaque;
+    if (c->cpu_index < 0 || c->cpu_index >= m->ncpus)
+        return -1;
+    struct lapic *a = &m->lapic[c->cpu_index];
+    if (msr == 0x1b) { /* IA32_APIC_BASE was written: *val is the old one */
+        if (write)
+            lapic_set_mode(a, *val, c->apic_base);
+        return 0;
+    }
+    if (msr == 0x6e0) { /* IA32_TSC_DEADLINE */
+        if (write)
+            lapic_tsc_deadline_write(a, *val, c->icount + c->tsc_offset);
+        else
+            *val = lapic_tsc_deadline_read(a);
+        return 0;
+    }
+    /* 0x800-0x8ff: #GP unless this vCPU's APIC is in x2APIC mode. */
+    if (!(c->apic_base & APIC_BASE_ENABLE) || !a->x2apic)
+        return -1;
+    return write ? lapic_msr_write(a, msr, *val) : lapic_msr_read(a, msr, val);
+}
+
 void smp_setup(struct machine *m)
 {
     m->lapic_host = (struct lapic_host){
@@ -228,6 +276,7 @@ void smp_setup(struct machine *m)
         .send_ipi = send_ipi,
         .now = host_now,
         .eoi = lapic_eoi,
+        .tsc_fired = tsc_fired,
     };
     m->ioapic_host = (struct ioapic_host){
         .opaque = m,
@@ -258,6 +307,7 @@ void smp_attach_cpu(struct machine *m, struct cpu *c)
         m->bus.code_page = code_page;
         c->pause_yields = true;
     }
+    m->bus.apic_msr = apic_msr;
     c->irq_pending = irq_pending;
     c->irq_ack = irq_ack;
 }

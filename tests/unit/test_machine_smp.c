@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include "cpu/sys.h"
 #include "machine/ioapic.h"
 #include "machine/machine.h"
 #include "machine/lapic.h"
@@ -65,7 +66,14 @@ static void f_irq(void *o, int n, int level)
 }
 
 static struct fake F;
-static const struct lapic_host HOST = {&F, f_ipi, f_now, f_eoi};
+static uint64_t fired_tsc;
+static void f_tsc(void *o, struct lapic *a, uint64_t tsc)
+{
+    (void)o;
+    (void)a;
+    fired_tsc = tsc;
+}
+static const struct lapic_host HOST = {&F, f_ipi, f_now, f_eoi, f_tsc};
 
 static void wr(struct lapic *a, unsigned off, uint32_t v) { lapic_write(a, off, 4, v); }
 static uint32_t rd(struct lapic *a, unsigned off) { return (uint32_t)lapic_read(a, off, 4); }
@@ -184,9 +192,10 @@ TEST(lapic_timer_modes_on_fake_clock)
     wr(&a, 0x320, LVT_MASKED | 0x72);
     wr(&a, 0x380, 10);
     CHECK_EQ(lapic_timer_next(&a), 0u);
-    /* TSC-deadline mode bit is reserved (not advertised) */
+    /* TSC-deadline mode (advertised): the mode sticks, the count stops */
     wr(&a, 0x320, (2u << 17) | 0x70);
-    CHECK_EQ(rd(&a, 0x320) & (3u << 17), 0u);
+    CHECK_EQ(rd(&a, 0x320) & (3u << 17), 2u << 17);
+    CHECK_EQ(a.timer_deadline, 0u);
 }
 
 TEST(lapic_icr_goes_to_the_host_and_dest_matching)
@@ -584,7 +593,250 @@ TEST(hlt_with_the_timer_blocked_by_tpr_ends)
     smp_machine_done();
 }
 
+/* ---- x2APIC (SDM 10.12) and the TSC-deadline timer (10.5.4.1) ---- */
+
+#define XAPIC_BASE_ON  (LAPIC_DEFAULT_BASE | 1ull << 11)
+#define X2APIC_BASE_ON (XAPIC_BASE_ON | 1ull << 10)
+
+TEST(lapic_x2apic_msrs)
+{
+    struct lapic a;
+    uint64_t v = 0;
+    memset(&F, 0, sizeof F);
+    lapic_init(&a, 0x15, false, &HOST);
+    CHECK_EQ(lapic_msr_read(&a, 0x802, &v), -1); /* xAPIC mode: #GP */
+    CHECK_EQ(lapic_msr_write(&a, 0x80b, 0), -1);
+    lapic_set_mode(&a, XAPIC_BASE_ON, X2APIC_BASE_ON);
+    CHECK(a.x2apic);
+    CHECK_EQ(lapic_msr_read(&a, 0x802, &v), 0);
+    CHECK_EQ(v, 0x15u);                       /* 32-bit ID */
+    CHECK_EQ(lapic_msr_read(&a, 0x80d, &v), 0);
+    CHECK_EQ(v, (1u << 16) | (1u << 5));      /* cluster 1, bit 5 */
+    CHECK_EQ(lapic_read(&a, 0x20, 4), ~0ull); /* page not decoded */
+    lapic_write(&a, 0xf0, 4, 0x1ff);
+    CHECK_EQ(a.svr, 0xffu);
+    CHECK_EQ(lapic_msr_write(&a, 0x80f, 0x1ff), 0);
+    CHECK_EQ(lapic_msr_read(&a, 0x80f, &v), 0);
+    CHECK_EQ(v, 0x1ffu);
+    /* ICR: one 64-bit write, destination in 63:32 */
+    CHECK_EQ(lapic_msr_write(&a, 0x830, 0x12345678ull << 32 | 0x4041), 0);
+    CHECK_EQ(F.nipi, 1);
+    CHECK_EQ(F.hi, 0x12345678u);
+    CHECK_EQ(F.lo, 0x4041u);
+    CHECK_EQ(lapic_msr_read(&a, 0x830, &v), 0);
+    CHECK_EQ(v, 0x12345678ull << 32 | 0x4041);
+    /* SELF IPI: fixed, self shorthand */
+    CHECK_EQ(lapic_msr_write(&a, 0x83f, 0x45), 0);
+    CHECK_EQ(F.nipi, 2);
+    CHECK_EQ(F.lo, 0x45u | (uint32_t)SH_SELF << ICR_SH_SHIFT);
+    /* #GP: write-only / absent registers read, read-only written,
+     * non-zero EOI/ESR, bits 63:32, reserved SELF IPI bits */
+    static const uint32_t no_read[] = {0x80b, 0x83f, 0x80e, 0x831, 0x809,
+                                       0x80c, 0x800, 0x8ff, 0x840};
+    for (size_t k = 0; k < sizeof no_read / sizeof no_read[0]; k++)
+        CHECK_EQ(lapic_msr_read(&a, no_read[k], &v), -1);
+    static const uint32_t no_write[] = {0x802, 0x803, 0x80a, 0x80d, 0x810,
+                                        0x818, 0x820, 0x839, 0x80e, 0x831};
+    for (size_t k = 0; k < sizeof no_write / sizeof no_write[0]; k++)
+        CHECK_EQ(lapic_msr_write(&a, no_write[k], 0), -1);
+    CHECK_EQ(lapic_msr_write(&a, 0x80b, 1), -1);
+    CHECK_EQ(lapic_msr_write(&a, 0x828, 1), -1);
+    CHECK_EQ(lapic_msr_write(&a, 0x808, 1ull << 32), -1);
+    CHECK_EQ(lapic_msr_write(&a, 0x83f, 0x145), -1);
+    CHECK_EQ(F.nipi, 2);
+    CHECK_EQ(lapic_msr_read(&a, 0x7ff, &v), -1);
+    CHECK_EQ(lapic_msr_read(&a, 0x900, &v), -1);
+    /* EOI through the MSR */
+    lapic_accept(&a, 0x50, false);
+    lapic_ack(&a, 0x50);
+    CHECK_EQ(lapic_msr_read(&a, 0x812, &v), 0);
+    CHECK_EQ(v, 1u << 16);
+    CHECK_EQ(lapic_msr_write(&a, 0x80b, 0), 0);
+    CHECK_EQ(lapic_msr_read(&a, 0x812, &v), 0);
+    CHECK_EQ(v, 0u);
+    /* destinations */
+    CHECK(lapic_match_dest_x2(&a, 0x15, false));
+    CHECK(!lapic_match_dest_x2(&a, 0x14, false));
+    CHECK(lapic_match_dest_x2(&a, 0xffffffffu, false));
+    CHECK(lapic_match_dest_x2(&a, 0x10020, true));
+    CHECK(!lapic_match_dest_x2(&a, 0x00020, true));
+    CHECK(!lapic_match_dest_x2(&a, 0x1001f, true));
+    CHECK(lapic_match_dest(&a, 0x15, false)); /* an I/O APIC message */
+    CHECK(lapic_match_dest(&a, 0xff, true));
+    /* INIT keeps x2APIC mode, RESET and leaving it restore the xAPIC ID */
+    lapic_init_reset(&a);
+    CHECK(a.x2apic);
+    lapic_set_mode(&a, X2APIC_BASE_ON, LAPIC_DEFAULT_BASE);
+    CHECK(!a.x2apic);
+    CHECK_EQ(rd(&a, 0x20), 0x15u << 24);
+    lapic_set_mode(&a, XAPIC_BASE_ON, X2APIC_BASE_ON);
+    lapic_reset(&a);
+    CHECK(!a.x2apic);
+}
+
+TEST(lapic_tsc_deadline_on_fake_clock)
+{
+    struct lapic a;
+    memset(&F, 0, sizeof F);
+    fired_tsc = 0;
+    lapic_init(&a, 0, true, &HOST);
+    wr(&a, 0xf0, 0x1ff);
+    F.now = 1000;
+    /* one-shot mode: the MSR ignores writes */
+    wr(&a, 0x320, 0x30);
+    lapic_tsc_deadline_write(&a, 5000, 2000);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 0u);
+    CHECK_EQ(a.timer_deadline, 0u);
+    /* TSC-deadline: 3000 TSC ticks ahead = clock tick 4000 */
+    wr(&a, 0x320, LVT_TIMER_TSCDL | 0x30);
+    CHECK_EQ(rd(&a, 0x320), LVT_TIMER_TSCDL | 0x30);
+    lapic_tsc_deadline_write(&a, 5000, 2000);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 5000u);
+    CHECK_EQ(a.timer_deadline, 4000u);
+    CHECK_EQ(lapic_timer_next(&a), 4000u);
+    wr(&a, 0x380, 7); /* initial count ignored */
+    CHECK_EQ(rd(&a, 0x380), 0u);
+    CHECK_EQ(rd(&a, 0x390), 0u);
+    lapic_timer_update(&a, 3999);
+    CHECK_EQ(lapic_pending(&a), -1);
+    lapic_timer_update(&a, 4000);
+    CHECK_EQ(lapic_pending(&a), 0x30);
+    CHECK_EQ(fired_tsc, 5000u);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 0u);
+    CHECK_EQ(a.timer_deadline, 0u);
+    lapic_ack(&a, 0x30);
+    wr(&a, 0xb0, 0);
+    /* a deadline already passed: due now */
+    lapic_tsc_deadline_write(&a, 100, 2000);
+    CHECK_EQ(a.timer_deadline, 1000u);
+    /* 0 disarms */
+    lapic_tsc_deadline_write(&a, 0, 2000);
+    CHECK_EQ(a.timer_deadline, 0u);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 0u);
+    /* far future: capped at clock tick 2^62, no wrap */
+    lapic_tsc_deadline_write(&a, UINT64_MAX, 0);
+    CHECK_EQ(a.timer_deadline, 1ull << 62);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), UINT64_MAX);
+    F.now = (1ull << 62) + 5; /* past the cap: due now */
+    lapic_tsc_deadline_write(&a, UINT64_MAX, 0);
+    CHECK_EQ(a.timer_deadline, (1ull << 62) + 5);
+    F.now = 1000;
+    /* a mode change disarms */
+    wr(&a, 0x320, 0x30);
+    CHECK_EQ(a.timer_deadline, 0u);
+    wr(&a, 0x320, LVT_TIMER_TSCDL | 0x30);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 0u);
+    /* mode 11b is reserved: taken as periodic */
+    wr(&a, 0x320, LVT_TIMER_MODE | 0x30);
+    CHECK_EQ(rd(&a, 0x320), LVT_TIMER_PERIODIC | 0x30);
+    /* a masked deadline expires without an interrupt */
+    wr(&a, 0x320, LVT_MASKED | LVT_TIMER_TSCDL | 0x30);
+    lapic_tsc_deadline_write(&a, 2500, 2000);
+    lapic_timer_update(&a, 2000);
+    CHECK_EQ(lapic_pending(&a), -1);
+    CHECK_EQ(lapic_tsc_deadline_read(&a), 0u);
+}
+
+TEST(x2apic_and_tsc_deadline_through_the_machine)
+{
+    CHECK_EQ(smp_machine(2), 0);
+    struct cpu *bsp = M.cpus[0];
+    uint64_t v = 0, base = bsp->apic_base;
+    CHECK_EQ(cpu_rdmsr(bsp, 0x802, &v, false), -1);
+    uint32_t r[4];
+    cpu_cpuid(bsp, 1, 0, r);
+    CHECK(r[2] & (1u << 21));
+    CHECK(r[2] & (1u << 24));
+    /* IA32_APIC_BASE transitions (figure 10-27) */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, (base & ~(1ull << 11)) | 1ull << 10, false), -1);
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, base | 1ull << 10, false), 0);
+    CHECK(M.lapic[0].x2apic);
+    CHECK(!M.lapic[1].x2apic);
+    CHECK_EQ(cpu_rdmsr(bsp, 0x802, &v, false), 0);
+    CHECK_EQ(v, 0u);
+    CHECK_EQ(cpu_rdmsr(M.cpus[1], 0x802, &v, false), -1); /* per vCPU */
+    CHECK_EQ(machine_mmio_read(&M, bsp, LAPIC_DEFAULT_BASE + 0x20, 4), 0xffffffffu);
+    /* INIT to APIC ID 1 through the 64-bit ICR */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x830, 1ull << 32 | DM_INIT << 8 | ICR_LEVEL, false), 0);
+    CHECK(M.lapic[1].init_pending);
+    /* a destination that names no vCPU goes nowhere */
+    M.lapic[1].init_pending = false;
+    CHECK_EQ(cpu_wrmsr(bsp, 0x830, 0x101ull << 32 | DM_INIT << 8 | ICR_LEVEL, false), 0);
+    CHECK(!M.lapic[1].init_pending);
+    /* SELF IPI lands in the sender's IRR */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x83f, 0x66, false), 0);
+    CHECK(M.lapic[0].irr[0x66 >> 5] & (1u << (0x66 & 31)));
+    CHECK_EQ(cpu_wrmsr(bsp, 0x83f, 0x05, false), 0); /* illegal vector */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x828, 0, false), 0);
+    CHECK_EQ(cpu_rdmsr(bsp, 0x828, &v, false), 0);
+    CHECK_EQ(v, ESR_SEND_ILLEGAL);
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, base, false), -1); /* x2APIC -> xAPIC */
+    /* TSC-deadline: the interrupt comes when TSC >= deadline, and the
+     * vCPU's TSC is moved up to it */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x832, LVT_TIMER_TSCDL | 0x40, false), 0);
+    uint64_t tsc = bsp->icount + bsp->tsc_offset;
+    CHECK_EQ(cpu_wrmsr(bsp, 0x6e0, tsc + 100000, false), 0);
+    CHECK_EQ(cpu_rdmsr(bsp, 0x6e0, &v, false), 0);
+    CHECK_EQ(v, tsc + 100000);
+    CHECK_EQ(M.lapic[0].timer_deadline, smp_now(&M) + 100000);
+    lapic_timer_update(&M.lapic[0], M.lapic[0].timer_deadline);
+    CHECK(bsp->icount + bsp->tsc_offset >= tsc + 100000);
+    CHECK_EQ(cpu_rdmsr(bsp, 0x6e0, &v, false), 0);
+    CHECK_EQ(v, 0u);
+    /* x2APIC -> disabled -> xAPIC */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, base & ~(1ull << 11), false), 0);
+    CHECK(!M.lapic[0].x2apic);
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, base | 1ull << 10, false), -1); /* disabled -> x2APIC */
+    CHECK_EQ(cpu_wrmsr(bsp, 0x1b, base, false), 0);
+    CHECK_EQ(machine_mmio_read(&M, bsp, LAPIC_DEFAULT_BASE + 0x20, 4), 0u);
+    smp_machine_done();
+}
+
+/* Random x2APIC, TSC-deadline and APIC_BASE MSR traffic from every vCPU:
+ * no crash, the LAPIC's mode always follows IA32_APIC_BASE. */
+TEST(random_apic_msr_traffic)
+{
+    CHECK_EQ(smp_machine(4), 0);
+    srand(4242);
+    for (int k = 0; k < 100000; k++) {
+        int from = rand() % 4;
+        struct cpu *c = M.cpus[from];
+        uint64_t v = (uint64_t)rand() << 33 ^ (uint64_t)rand() << 11 ^ (uint64_t)rand();
+        if (rand() & 1)
+            v &= 0xffffffffu;
+        uint32_t msr;
+        switch (rand() % 4) {
+        case 0: msr = 0x1b; v = (v & 0xd00) | LAPIC_DEFAULT_BASE; break;
+        case 1: msr = 0x6e0; break;
+        default: msr = 0x7f0 + (uint32_t)(rand() % 0x120); break;
+        }
+        if (rand() & 1)
+            (void)cpu_wrmsr(c, msr, v, false);
+        else
+            (void)cpu_rdmsr(c, msr, &v, false);
+        if (M.req.kind != SYSREQ_NONE)
+            M.req = (struct sysreq){0};
+        M.vclock += (uint64_t)(rand() & 0xff);
+        int i = rand() % 4;
+        smp_apply_init_sipi(&M, i);
+        lapic_timer_update(&M.lapic[i], M.vclock);
+        bool x2 = (M.cpus[i]->apic_base & 0xc00) == 0xc00;
+        CHECK_EQ(M.lapic[i].x2apic, x2);
+        if (M.cpus[i]->irq_pending) {
+            int vec = M.cpus[i]->irq_pending(&M, M.cpus[i]);
+            CHECK(vec >= -1 && vec <= 255);
+            if (vec >= 0)
+                M.cpus[i]->irq_ack(&M, M.cpus[i], vec);
+        }
+    }
+    smp_machine_done();
+}
+
 static const struct unit_test tests[] = {
+    T(lapic_x2apic_msrs),
+    T(lapic_tsc_deadline_on_fake_clock),
+    T(x2apic_and_tsc_deadline_through_the_machine),
+    T(random_apic_msr_traffic),
     T(hlt_with_if0_and_a_running_timer_still_ends),
     T(hlt_with_the_timer_blocked_by_tpr_ends),
     T(init_sipi_through_the_machine),
