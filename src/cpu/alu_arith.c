@@ -196,7 +196,12 @@ void op_dec_Z(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
 
 void op_dec_r32(struct cpu *c, const struct insn *i)
 {
-    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    unsigned kind = c->lf.op >> 2;
+    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
+        op_dec_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
+        return;
+    }
+    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
     uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a - 1);
     c->regs[i->rm] = r;
     lf_set(&c->lf, LF_DEC, 4, r, a, 1);
@@ -205,7 +210,12 @@ void op_dec_r32(struct cpu *c, const struct insn *i)
 
 void op_inc_r32(struct cpu *c, const struct insn *i)
 {
-    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    unsigned kind = c->lf.op >> 2;
+    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
+        op_inc_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
+        return;
+    }
+    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
     uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a + 1);
     c->regs[i->rm] = r;
     lf_set(&c->lf, LF_INC, 4, r, a, 1);
@@ -441,7 +451,12 @@ void op_idiv(struct cpu *c, const struct insn *i)
 
 void op_dec_r64(struct cpu *c, const struct insn *i)
 {
-    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    unsigned kind = c->lf.op >> 2;
+    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
+        op_dec_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
+        return;
+    }
+    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
     uint64_t a = c->regs[i->rm], r = a - 1;
     c->regs[i->rm] = r;
     lf_set(&c->lf, LF_DEC, 8, r, a, 1);
@@ -450,7 +465,12 @@ void op_dec_r64(struct cpu *c, const struct insn *i)
 
 void op_inc_r64(struct cpu *c, const struct insn *i)
 {
-    uint32_t cf = lf_cf(&c->lf) ? LF_CF : 0;
+    unsigned kind = c->lf.op >> 2;
+    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
+        op_inc_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
+        return;
+    }
+    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
     uint64_t a = c->regs[i->rm], r = a + 1;
     c->regs[i->rm] = r;
     lf_set(&c->lf, LF_INC, 8, r, a, 1);

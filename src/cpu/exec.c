@@ -335,7 +335,7 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
         i++;
     } while (i < ic->end);
     bool whole = ic->end != NULL;
-    c->icount += (uint64_t)(i - b->insns);
+    c->icount += whole ? n : (uint64_t)(i - b->insns); /* n: no division */
     ic->cur = NULL;
     c->rip = c->next_rip & ip_mask(c->code_size);
     return whole;

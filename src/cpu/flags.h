@@ -109,6 +109,17 @@ static inline bool lf_cf(const struct lazyflags *lf)
     return lf_flags(lf) & LF_CF;
 }
 
+/* CF of a record that is not ADC/SBB (those need lf_flags): no call, so
+ * INC/DEC's fast path needs no stack frame. */
+static inline bool lf_cf_nocall(const struct lazyflags *lf, unsigned kind)
+{
+    if (kind == LF_SUB)
+        return lf->src1 < lf->src2;
+    if (kind == LF_ADD)
+        return lf->res < lf->src1;
+    return kind != LF_LOGIC && (lf->aux & LF_CF);
+}
+
 static inline int64_t lf_sext(uint64_t v, unsigned szidx)
 {
     unsigned sh = 64 - (8u << szidx);

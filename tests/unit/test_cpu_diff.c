@@ -132,6 +132,13 @@ DIFF_OP(cmpal, "cmp $0x80, %al")
 DIFF_OP(cmpal2, "cmp $0x3, %al")
 DIFF_OP(movzxm32, "push %rbx\n movzbl 3(%rsp), %eax\n pop %rbx")
 DIFF_OP(movzxm64, "push %rbx\n movzbq (%rsp), %rax\n pop %rbx")
+/* INC/DEC keep CF of the lazy record before them (ADC/SBB: generic path) */
+DIFF_OP(adc_dec, "adc %rbx, %rax\n dec %rax")
+DIFF_OP(sbb_inc, "sbb %ebx, %eax\n inc %eax")
+DIFF_OP(sub_dec, "sub %rbx, %rax\n dec %rbx")
+DIFF_OP(add_inc, "add %ebx, %eax\n inc %ebx")
+DIFF_OP(and_dec, "and %rbx, %rax\n dec %eax")
+DIFF_OP(shl_inc, "shl $1, %rbx\n inc %rax")
 
 /* Which flags are defined for this op and count (SDM Vol 2). */
 enum { K_PLAIN, K_SHIFT, K_ROT, K_SHXD };
@@ -201,6 +208,9 @@ static struct diffcase cases[] = {
     C(cmpai64, ALL, K_PLAIN, 0), C(subai32, ALL, K_PLAIN, 0),
     C(cmpal, ALL, K_PLAIN, 0), C(cmpal2, ALL, K_PLAIN, 0),
     C(movzxm32, ALL, K_PLAIN, 0), C(movzxm64, ALL, K_PLAIN, 0),
+    C(adc_dec, ALL, K_PLAIN, 0), C(sbb_inc, ALL, K_PLAIN, 0),
+    C(sub_dec, ALL, K_PLAIN, 0), C(add_inc, ALL, K_PLAIN, 0),
+    C(and_dec, ALL, K_PLAIN, 0), C(shl_inc, ALL, K_PLAIN, 0),
 };
 
 static uint32_t defined_flags(const struct diffcase *d, uint64_t rcx)
