@@ -337,6 +337,9 @@ static op_fn specialise(op_fn fn, const struct insn *i)
         } else if (i->opsize == 8) {
             if (fn == op_mov_GE) return op_mov_r64_m;
             if (fn == op_mov_EG) return op_mov_m_r64;
+            if (fn == op_lea && i->addrsize == 8 && i->base != 0xff &&
+                !(i->flags & INSN_F_RIPREL))
+                return i->index != 0xff ? op_lea64_bi : op_lea64_b;
             if (fn == op_lea) return op_lea64;
         }
         return fn;

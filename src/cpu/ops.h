@@ -144,7 +144,7 @@ OP(op_mov_EG); OP(op_mov_GE); OP(op_mov_EI); OP(op_mov_ZI);
 OP(op_mov_AO); OP(op_mov_OA);
 OP(op_mov_r32_r32); OP(op_mov_r64_r64);
 OP(op_mov_r32_m); OP(op_mov_r64_m); OP(op_mov_m_r32); OP(op_mov_m_r64);
-OP(op_lea64);
+OP(op_lea64); OP(op_lea64_b); OP(op_lea64_bi);
 OP(op_movzx_b); OP(op_movzx_w); OP(op_movsx_b); OP(op_movsx_w);
 OP(op_movzx_r_m8);
 OP(op_movsxd);

@@ -48,6 +48,19 @@ void op_lea64(struct cpu *c, const struct insn *i)
     c->regs[i->reg] = ea_fast(c, i);
 }
 
+/* LEA r64 with a 64-bit address, a base and no RIP: the EA without the
+ * none/RIP tests and the address-size mask (decode.c). */
+void op_lea64_b(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = c->regs[i->base] + (uint64_t)(int64_t)i->disp;
+}
+
+void op_lea64_bi(struct cpu *c, const struct insn *i)
+{
+    c->regs[i->reg] = c->regs[i->base] + (c->regs[i->index] << i->scale) +
+                      (uint64_t)(int64_t)i->disp;
+}
+
 void op_mov_EI(struct cpu *c, const struct insn *i)
 {
     op_set_rm(c, i, i->opsize, i->imm);

@@ -139,6 +139,10 @@ DIFF_OP(sub_dec, "sub %rbx, %rax\n dec %rbx")
 DIFF_OP(add_inc, "add %ebx, %eax\n inc %ebx")
 DIFF_OP(and_dec, "and %rbx, %rax\n dec %eax")
 DIFF_OP(shl_inc, "shl $1, %rbx\n inc %rax")
+DIFF_OP(lea_bi, "lea 7(%rax,%rax,2), %rax")
+DIFF_OP(lea_bi2, "lea -0x12345(%rbx,%rcx,8), %rax")
+DIFF_OP(lea_b, "lea -5(%rbx), %rax")
+DIFF_OP(lea_i, "lea 0x10(,%rbx,4), %rax")
 
 /* Which flags are defined for this op and count (SDM Vol 2). */
 enum { K_PLAIN, K_SHIFT, K_ROT, K_SHXD };
@@ -211,6 +215,8 @@ static struct diffcase cases[] = {
     C(adc_dec, ALL, K_PLAIN, 0), C(sbb_inc, ALL, K_PLAIN, 0),
     C(sub_dec, ALL, K_PLAIN, 0), C(add_inc, ALL, K_PLAIN, 0),
     C(and_dec, ALL, K_PLAIN, 0), C(shl_inc, ALL, K_PLAIN, 0),
+    C(lea_bi, ALL, K_PLAIN, 0), C(lea_bi2, ALL, K_PLAIN, 0),
+    C(lea_b, ALL, K_PLAIN, 0), C(lea_i, ALL, K_PLAIN, 0),
 };
 
 static uint32_t defined_flags(const struct diffcase *d, uint64_t rcx)
