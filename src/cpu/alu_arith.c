@@ -194,33 +194,33 @@ void op_dec_E(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
 void op_inc_Z(struct cpu *c, const struct insn *i) { incdec(c, i, false); }
 void op_dec_Z(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
 
-void op_dec_r32(struct cpu *c, const struct insn *i)
+/* INC/DEC of a 32/64-bit register: CF is kept from the previous flags
+ * record (SDM INC/DEC: CF unaffected), read without a call unless that
+ * record is ADC/SBB, which the generic path handles. */
+static ALWAYS_INLINE void incdec_reg(struct cpu *c, const struct insn *i,
+                                     bool dec, int size)
 {
     unsigned kind = c->lf.op >> 2;
     if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
-        op_dec_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
+        incdec(c, i, dec); /* CF needs lf_flags: the generic path */
         return;
     }
     uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
-    uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a - 1);
+    uint64_t a = c->regs[i->rm], r = dec ? a - 1 : a + 1;
+    if (size == 4) {
+        a = (uint32_t)a;
+        r = (uint32_t)r;
+    }
     c->regs[i->rm] = r;
-    lf_set(&c->lf, LF_DEC, 4, r, a, 1);
+    lf_set(&c->lf, dec ? LF_DEC : LF_INC, size, r, a, 1);
     c->lf.aux = cf;
 }
 
-void op_inc_r32(struct cpu *c, const struct insn *i)
-{
-    unsigned kind = c->lf.op >> 2;
-    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
-        op_inc_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
-        return;
-    }
-    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
-    uint64_t a = (uint32_t)c->regs[i->rm], r = (uint32_t)(a + 1);
-    c->regs[i->rm] = r;
-    lf_set(&c->lf, LF_INC, 4, r, a, 1);
-    c->lf.aux = cf;
-}
+void op_dec_r32(struct cpu *c, const struct insn *i) { incdec_reg(c, i, true, 4); }
+void op_inc_r32(struct cpu *c, const struct insn *i) { incdec_reg(c, i, false, 4); }
+void op_dec_r64(struct cpu *c, const struct insn *i) { incdec_reg(c, i, true, 8); }
+void op_inc_r64(struct cpu *c, const struct insn *i) { incdec_reg(c, i, false, 8); }
+
 
 void op_not(struct cpu *c, const struct insn *i)
 {
@@ -448,34 +448,6 @@ void op_idiv(struct cpu *c, const struct insn *i)
 /* ---- specialised register forms (decode.c): same results and flags as
  * op_inc_E/op_dec_E/op_not/op_neg/op_imul_GE(I) without the operand-kind
  * switches. */
-
-void op_dec_r64(struct cpu *c, const struct insn *i)
-{
-    unsigned kind = c->lf.op >> 2;
-    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
-        op_dec_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
-        return;
-    }
-    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
-    uint64_t a = c->regs[i->rm], r = a - 1;
-    c->regs[i->rm] = r;
-    lf_set(&c->lf, LF_DEC, 8, r, a, 1);
-    c->lf.aux = cf;
-}
-
-void op_inc_r64(struct cpu *c, const struct insn *i)
-{
-    unsigned kind = c->lf.op >> 2;
-    if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
-        op_inc_E(c, i); /* CF needs lf_flags: the generic path (a tail call) */
-        return;
-    }
-    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
-    uint64_t a = c->regs[i->rm], r = a + 1;
-    c->regs[i->rm] = r;
-    lf_set(&c->lf, LF_INC, 8, r, a, 1);
-    c->lf.aux = cf;
-}
 
 void op_not_r32(struct cpu *c, const struct insn *i)
 {
