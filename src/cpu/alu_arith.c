@@ -194,6 +194,12 @@ void op_dec_E(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
 void op_inc_Z(struct cpu *c, const struct insn *i) { incdec(c, i, false); }
 void op_dec_Z(struct cpu *c, const struct insn *i) { incdec(c, i, true); }
 
+static __attribute__((noinline)) void incdec_slow(struct cpu *c,
+                                                  const struct insn *i, bool dec)
+{
+    incdec(c, i, dec);
+}
+
 /* INC/DEC of a 32/64-bit register: CF is kept from the previous flags
  * record (SDM INC/DEC: CF unaffected), read without a call unless that
  * record is ADC/SBB, which the generic path handles. */
@@ -202,7 +208,7 @@ static ALWAYS_INLINE void incdec_reg(struct cpu *c, const struct insn *i,
 {
     unsigned kind = c->lf.op >> 2;
     if (unlikely(kind == LF_ADC || kind == LF_SBB)) {
-        incdec(c, i, dec); /* CF needs lf_flags: the generic path */
+        incdec_slow(c, i, dec); /* CF needs lf_flags: the generic path */
         return;
     }
     uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
@@ -514,3 +520,85 @@ void op_cmp_al_i(struct cpu *c, const struct insn *i)
     uint64_t a = (uint8_t)c->regs[R_RAX], b = (uint8_t)i->imm;
     lf_set(&c->lf, LF_SUB, 1, (a - b) & 0xff, a, b);
 }
+
+/* Threaded twins (ops.h): the entries cached blocks run. */
+THREADED(op_add_r32_r32)
+THREADED(op_sub_r32_r32)
+THREADED(op_xor_r32_r32)
+THREADED(op_and_r32_r32)
+THREADED(op_or_r32_r32)
+THREADED(op_cmp_r32_r32)
+THREADED(op_add_r64_r64)
+THREADED(op_sub_r64_r64)
+THREADED(op_xor_r64_r64)
+THREADED(op_cmp_r64_r64)
+THREADED(op_add_r32_i)
+THREADED(op_sub_r32_i)
+THREADED(op_and_r32_i)
+THREADED(op_cmp_r32_i)
+THREADED(op_add_r64_i)
+THREADED(op_sub_r64_i)
+THREADED(op_and_r64_i)
+THREADED(op_cmp_r64_i)
+THREADED(op_test_r32_r32)
+THREADED(op_test_r64_r64)
+THREADED(op_cmp_al_i)
+THREADED(op_dec_r32)
+THREADED(op_inc_r32)
+THREADED(op_dec_r64)
+THREADED(op_inc_r64)
+THREADED(op_not_r32)
+THREADED(op_not_r64)
+THREADED(op_neg_r32)
+THREADED(op_neg_r64)
+THREADED(op_imul_r32_r32)
+THREADED(op_imul_r64_r64)
+THREADED(op_imul_r32_ri)
+THREADED(op_imul_r64_ri)
+THREADED(op_add_GE)
+THREADED(op_or_GE)
+THREADED(op_adc_GE)
+THREADED(op_sbb_GE)
+THREADED(op_and_GE)
+THREADED(op_sub_GE)
+THREADED(op_xor_GE)
+THREADED(op_cmp_GE)
+THREADED(op_add_AI)
+THREADED(op_or_AI)
+THREADED(op_adc_AI)
+THREADED(op_sbb_AI)
+THREADED(op_and_AI)
+THREADED(op_sub_AI)
+THREADED(op_xor_AI)
+THREADED(op_cmp_AI)
+THREADED(op_cmp_EG)
+THREADED(op_cmp_EI)
+THREADED(op_test_EG)
+THREADED(op_test_EI)
+THREADED(op_test_AI)
+THREADED(op_imul_GE)
+THREADED(op_imul_GEI)
+THREADED(op_mul)
+THREADED(op_imul1)
+THREADED(op_div)
+THREADED(op_idiv)
+THREADED_STORE(op_add_EG)
+THREADED_STORE(op_or_EG)
+THREADED_STORE(op_adc_EG)
+THREADED_STORE(op_sbb_EG)
+THREADED_STORE(op_and_EG)
+THREADED_STORE(op_sub_EG)
+THREADED_STORE(op_xor_EG)
+THREADED_STORE(op_add_EI)
+THREADED_STORE(op_or_EI)
+THREADED_STORE(op_adc_EI)
+THREADED_STORE(op_sbb_EI)
+THREADED_STORE(op_and_EI)
+THREADED_STORE(op_sub_EI)
+THREADED_STORE(op_xor_EI)
+THREADED_STORE(op_inc_E)
+THREADED_STORE(op_dec_E)
+THREADED_STORE(op_inc_Z)
+THREADED_STORE(op_dec_Z)
+THREADED_STORE(op_not)
+THREADED_STORE(op_neg)

@@ -133,3 +133,17 @@ void op_bswap(struct cpu *c, const struct insn *i)
     else
         *r = (*r & ~0xffffull) | (__builtin_bswap32((uint32_t)*r) & 0xffff);
 }
+
+/* Threaded twins (ops.h): the entries cached blocks run. */
+THREADED(op_bt_G)
+THREADED(op_bt_I)
+THREADED(op_bsf)
+THREADED(op_bsr)
+THREADED(op_popcnt)
+THREADED(op_bswap)
+THREADED_STORE(op_bts_G)
+THREADED_STORE(op_btr_G)
+THREADED_STORE(op_btc_G)
+THREADED_STORE(op_bts_I)
+THREADED_STORE(op_btr_I)
+THREADED_STORE(op_btc_I)

@@ -183,6 +183,8 @@ struct cpu {
                           overwrite it; traps push it as the return address */
     struct lazyflags lf; /* OSZAPC, lazily evaluated: see flags.h */
     uint32_t eflags;     /* all other EFLAGS bits (bit 1 always set) */
+    uint8_t block_stop;  /* exec.c: 1 = end the running block (a store hit
+                            its code, a device was written), 2 = it ended */
 
     struct seg seg[S_NSEG];
     struct dtr gdtr, idtr;

@@ -20,6 +20,7 @@ typedef void (*op_fn)(struct cpu *c, const struct insn *i);
 
 struct insn {
     op_fn fn;
+    op_fn run;        /* threaded entry inside a cached block (ops.h, exec.c) */
     uint8_t len;      /* total length in bytes, 1..15 */
     uint8_t opsize;   /* operand size in bytes: 2, 4 or 8 (byte ops: 1) */
     uint8_t addrsize; /* address size in bytes: 2, 4 or 8 */

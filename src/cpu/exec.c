@@ -75,7 +75,7 @@ struct icache {
 
 static size_t block_bytes(unsigned n)
 {
-    size_t sz = sizeof(struct block) + n * sizeof(struct insn);
+    size_t sz = sizeof(struct block) + (n + 1) * sizeof(struct insn); /* + sentinel */
     return (sz + 15) & ~(size_t)15;
 }
 
@@ -155,8 +155,10 @@ void icache_drop_page(struct cpu *c, uint64_t pfn)
     for (struct block *b = ic->page_head[pfn]; b; b = b->pnext) {
         hash_unlink(ic, b);
         b->dead = true;
-        if (b == ic->cur)
+        if (b == ic->cur) {
             ic->end = NULL; /* stop after the current instruction */
+            c->block_stop = 1;
+        }
     }
     ic->page_head[pfn] = NULL;
     if (c->code_pages)
@@ -185,8 +187,71 @@ void icache_flush(struct cpu *c)
     ic->used = 0;
     ic->epoch++;
     ic->prev = NULL;
-    if (ic->cur)
+    if (ic->cur) {
         ic->end = NULL;
+        c->block_stop = 1;
+    }
+}
+
+/* ---- threaded entries (ops.h) ---- */
+
+/* Handlers without a twin: run the plain handler as the old loop did
+ * (next_rip set, branches may change it), then go on. */
+static void t_generic(struct cpu *c, const struct insn *i)
+{
+    c->next_rip = c->rip + i->len;
+    i->fn(c, i);
+    c->rip = c->next_rip;
+    if (unlikely(c->block_stop)) {
+        c->block_stop = 2; /* ended here */
+        return;
+    }
+    i[1].run(c, i + 1);
+}
+
+/* The sentinel after a block's last instruction. */
+static void t_end(struct cpu *c, const struct insn *i)
+{
+    (void)c;
+    (void)i;
+}
+
+/* fn -> twin, an open-addressed table filled on first use. */
+#define TWIN_BITS 9
+static struct twin {
+    op_fn fn, run;
+} twins[1u << TWIN_BITS];
+
+static unsigned twin_slot(op_fn fn)
+{
+    uint64_t h = (uint64_t)(uintptr_t)fn * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - TWIN_BITS));
+}
+
+static void twin_add(op_fn fn, op_fn run)
+{
+    unsigned k = twin_slot(fn);
+    while (twins[k].fn && twins[k].fn != fn)
+        k = (k + 1) & ((1u << TWIN_BITS) - 1);
+    twins[k].fn = fn;
+    twins[k].run = run;
+}
+
+static op_fn twin_of(op_fn fn)
+{
+    static bool ready;
+    if (unlikely(!ready)) {
+#define TWIN_ADD(n) twin_add(n, t_##n);
+        THREADED_OPS(TWIN_ADD)
+#undef TWIN_ADD
+        for (int k = 0; k < 16; k++)
+            twin_add(op_jcc_by_cc[k], t_op_jcc_by_cc[k]);
+        ready = true;
+    }
+    for (unsigned k = twin_slot(fn); twins[k].fn; k = (k + 1) & ((1u << TWIN_BITS) - 1))
+        if (twins[k].fn == fn)
+            return twins[k].run;
+    return t_generic;
 }
 
 /* ---- decoding ---- */
@@ -267,6 +332,10 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     }
     if (n == 0)
         return NULL;
+    for (unsigned k = 0; k < n; k++)
+        b->insns[k].run = twin_of(b->insns[k].fn);
+    memset(&b->insns[n], 0, sizeof(b->insns[n]));
+    b->insns[n].run = t_end;
     b->phys = phys;
     b->code_size = (uint8_t)cs;
     b->n = (uint16_t)n;
@@ -310,15 +379,33 @@ static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
 
 /* ---- execution ---- */
 
+/* How many instructions of the current block lie before rip: those that
+ * completed before a fault at rip, or before a stop there (all n when rip
+ * is past the last one). */
+static unsigned insns_before(const struct icache *ic, uint64_t rip)
+{
+    const struct block *b = ic->cur;
+    uint64_t r = ic->cur_rip;
+    unsigned k = 0;
+    while (k < b->n && r != rip)
+        r += b->insns[k++].len;
+    return k;
+}
+
 /* Run up to n instructions of b from c->rip.
  *
- * Hot loop: the IP of the next instruction stays in a register (no
- * store-to-load round trip through c->next_rip per instruction) and the
- * retired count is added once at the end. The loop bound lives in
- * ic->end so that icache_invalidate_page() can stop the block after the
- * store that overwrote it, without a second test per instruction. A
- * fault longjmps out: cpu_run() then credits the instructions before the
- * faulting one (count_retired). */
+ * The whole block: threaded (ops.h), entered at the first instruction's
+ * run, which jumps from handler to handler until the sentinel returns.
+ * The retired count is added once at the end. A store that invalidates
+ * the block (self-modifying code) sets c->block_stop and the block ends
+ * after it. A fault longjmps out: cpu_run() then credits the instructions
+ * before the faulting one (count_retired).
+ *
+ * Fewer than the whole block (the run budget ends inside it): one at a
+ * time through the plain handlers. The IP of the next instruction stays
+ * in a register and the loop bound lives in ic->end so that
+ * icache_invalidate_page() can stop the block after the store that
+ * overwrote it. */
 static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
 {
     struct icache *ic = c->ic;
@@ -326,6 +413,22 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
     uint64_t rip = c->rip;
     ic->cur = b;
     ic->cur_rip = rip;
+    if (likely(n == b->n)) {
+        i->run(c, i);
+        unsigned stop = c->block_stop;
+        if (unlikely(stop)) {
+            /* 2: ended after the instruction before c->rip; 1: set by
+             * the last one, which ran to its end */
+            c->block_stop = 0;
+            if (stop == 2)
+                n = insns_before(ic, c->rip);
+        }
+        c->icount += n;
+        ic->cur = NULL;
+        if (c->code_size != 8)
+            c->rip &= ip_mask(c->code_size);
+        return !stop;
+    }
     ic->end = i + n;
     do {
         c->rip = rip;
@@ -336,6 +439,7 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
     } while (i < ic->end);
     bool whole = ic->end != NULL;
     c->icount += whole ? n : (uint64_t)(i - b->insns); /* n: no division */
+    c->block_stop = 0;
     ic->cur = NULL;
     c->rip = c->next_rip & ip_mask(c->code_size);
     return whole;
@@ -346,17 +450,10 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
 static void count_retired(struct cpu *c)
 {
     struct icache *ic = c->ic;
-    const struct block *b = ic->cur;
-    if (!b)
+    c->block_stop = 0;
+    if (!ic->cur)
         return;
-    uint64_t r = ic->cur_rip;
-    for (unsigned k = 0; k < b->n; k++) {
-        if (r == c->rip) {
-            c->icount += k;
-            break;
-        }
-        r += b->insns[k].len;
-    }
+    c->icount += insns_before(ic, c->rip);
     ic->cur = NULL;
 }
 
@@ -466,7 +563,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
             }
         }
         /* link prev -> b (prev survived: no flush since it ran) */
-        if (prev && p && ic->prev_epoch == ic->epoch) {
+        if (prev && p && ic->prev_epoch == ic->epoch &&
+            prev->code_size == b->code_size) {
             struct blink *l = &prev->link[prev->link[0].to && prev->link[0].rip != c->rip ? 1 : 0];
             l->rip = c->rip;
             l->to = b;
@@ -474,28 +572,39 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
         }
     }
 run:
+    if (unlikely(log_on(c->log, LOG_EXEC))) {
+        /* -d exec: one block per trip round run_loop(), each one logged */
+        log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
+                   c->cpu_index, c->seg[S_CS].base, c->rip);
+        if (exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) &&
+            b->chains) {
+            ic->prev = b;
+            ic->prev_lin = lin;
+            ic->prev_epoch = ic->epoch;
+        }
+        return;
+    }
+    /* A chaining block ran no system instruction, so CS, the mode, the
+     * code size and the translation of this page still hold, and so do
+     * the run state run_loop() checked (shutdown, halted, TF/DR7/shadow):
+     * those change only through system instructions, faults (which leave
+     * by longjmp) or device writes (which end the block: block_stop). */
+    const uint64_t cs_base = c->seg[S_CS].base;
+    const uint64_t lmask = cpu_long_mode(c) ? ~0ull : 0xffffffffull;
     for (;;) {
-        if (unlikely(log_on(c->log, LOG_EXEC)))
-            log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
-                       c->cpu_index, c->seg[S_CS].base, c->rip);
         if (!exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) ||
             !b->chains)
             return;
-        /* Chained successor on the same page, and nothing run_loop() would
-         * act on: run it without going round run_loop() (the same tests
-         * and link as its next iteration, minus the reloads). A chaining
-         * block ran no system instruction, so CS base, mode and the
-         * translation of this page still hold. */
-        uint64_t rip = c->rip, nlin = c->seg[S_CS].base + rip;
-        if (!cpu_long_mode(c))
-            nlin &= 0xffffffffull;
-        struct block *to = b->link[0].rip == rip ? b->link[0].to
-                         : b->link[1].rip == rip ? b->link[1].to : NULL;
-        if (((nlin ^ lin) >> 12) != 0 || !to ||
-            to->phys != ((b->phys & ~0xfffull) | (nlin & 0xfff)) || to->dead ||
-            to->code_size != c->code_size || c->icount >= end ||
-            c->exit_request || c->shutdown || c->halted || debug_mode(c) ||
-            irq_maybe(c)) {
+        /* Chained successor on the same page, and no event for
+         * run_loop(): run it without going round run_loop(). Links join
+         * blocks of one code size (see the linking above). */
+        uint64_t rip = c->rip, nlin = (cs_base + rip) & lmask;
+        const struct blink *l = &b->link[b->link[0].rip == rip ? 0 : 1];
+        struct block *to = l->to;
+        if (unlikely(l->rip != rip || !to || ((nlin ^ lin) >> 12) != 0 ||
+                     to->phys != ((b->phys & ~0xfffull) | (nlin & 0xfff)) ||
+                     to->dead || c->icount >= end || c->exit_request ||
+                     irq_maybe(c))) {
             ic->prev = b;
             ic->prev_lin = lin;
             ic->prev_epoch = ic->epoch;

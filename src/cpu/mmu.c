@@ -127,8 +127,12 @@ void phys_write(struct cpu *c, uint64_t pa, int size, uint64_t v)
     }
     if (smram_closed(c, pa, (uint64_t)size))
         return;
-    if (c->bus && c->bus->mmio_write)
+    if (c->bus && c->bus->mmio_write) {
         c->bus->mmio_write(c->bus->opaque, c, pa, size, v & size_mask(size));
+        /* a device may have raised an event for this CPU (an IPI, INIT):
+         * end the running block so that the run loop looks */
+        c->block_stop = 1;
+    }
 }
 
 /* ------------------------------------------------------------------ */

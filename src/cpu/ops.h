@@ -99,6 +99,54 @@ static inline void branch_to(struct cpu *c, const struct insn *i, uint64_t t)
 
 #define OP(name) void name(struct cpu *c, const struct insn *i)
 
+/* ---- threaded dispatch (exec.c) ----
+ * Inside a cached block, insn.run is the entry point: it executes the
+ * instruction and then jumps straight into the next instruction's run
+ * (a call in tail position, which gcc and clang turn into a jump at -O2),
+ * so a block runs without going back to a dispatch loop; the block's
+ * sentinel (exec.c) returns. On entry c->rip is the instruction's
+ * address (faults and RIP-relative operands need it); c->next_rip is NOT
+ * set for these twins, so only handlers that never read it get one.
+ *
+ * THREADED: register or load-only handlers. THREADED_STORE: handlers that
+ * may store to memory, where the store can invalidate the running block
+ * (self-modifying code): icache_drop_page() sets c->block_stop and the
+ * block ends after the store (so does a store to a device: the run loop
+ * must look at events it may have raised). THREADED_LAST: near branches, always the
+ * last instruction of a block: they get next_rip like plain handlers and
+ * return. THREADED twins inline their handler (flatten): they are the
+ * small hot ones; the others call it. */
+#define THREAD_NEXT(c, i)                                                  \
+    do {                                                                   \
+        (c)->rip += (i)->len;                                              \
+        (i)[1].run((c), (i) + 1);                                          \
+    } while (0)
+#define THREADED(name)                                                     \
+    __attribute__((flatten))                                               \
+    void t_##name(struct cpu *c, const struct insn *i)                     \
+    {                                                                      \
+        name(c, i);                                                        \
+        THREAD_NEXT(c, i);                                                 \
+    }
+#define THREADED_STORE(name)                                               \
+    void t_##name(struct cpu *c, const struct insn *i)                     \
+    {                                                                      \
+        name(c, i);                                                        \
+        if (unlikely(c->block_stop)) {                                     \
+            c->block_stop = 2; /* ended here */                            \
+            c->rip += i->len;                                              \
+            return;                                                        \
+        }                                                                  \
+        THREAD_NEXT(c, i);                                                 \
+    }
+#define THREADED_LAST(name)                                                \
+    void t_##name(struct cpu *c, const struct insn *i)                     \
+    {                                                                      \
+        c->next_rip = c->rip + i->len;                                     \
+        name(c, i);                                                        \
+        c->rip = c->next_rip;                                              \
+    }
+
 /* misc */
 OP(op_ud);
 OP(op_gp0);
@@ -168,6 +216,47 @@ OP(op_pusha); OP(op_popa); OP(op_enter); OP(op_leave);
 
 /* strings (ops_string.c) */
 OP(op_movs); OP(op_cmps); OP(op_stos); OP(op_lods); OP(op_scas);
+
+/* Every handler with a threaded twin t_<name> (the table in exec.c);
+ * the Jcc twins are t_op_jcc_by_cc[]. */
+#define THREADED_OPS(X) X(op_add_r32_r32) X(op_sub_r32_r32)                \
+    X(op_xor_r32_r32) X(op_and_r32_r32) X(op_or_r32_r32) X(op_cmp_r32_r32) \
+    X(op_add_r64_r64) X(op_sub_r64_r64) X(op_xor_r64_r64)                  \
+    X(op_cmp_r64_r64) X(op_add_r32_i) X(op_sub_r32_i) X(op_and_r32_i)      \
+    X(op_cmp_r32_i) X(op_add_r64_i) X(op_sub_r64_i) X(op_and_r64_i)        \
+    X(op_cmp_r64_i) X(op_test_r32_r32) X(op_test_r64_r64) X(op_cmp_al_i)   \
+    X(op_dec_r32) X(op_inc_r32) X(op_dec_r64) X(op_inc_r64) X(op_not_r32)  \
+    X(op_not_r64) X(op_neg_r32) X(op_neg_r64) X(op_imul_r32_r32)           \
+    X(op_imul_r64_r64) X(op_imul_r32_ri) X(op_imul_r64_ri) X(op_add_GE)    \
+    X(op_or_GE) X(op_adc_GE) X(op_sbb_GE) X(op_and_GE) X(op_sub_GE)        \
+    X(op_xor_GE) X(op_cmp_GE) X(op_add_AI) X(op_or_AI) X(op_adc_AI)        \
+    X(op_sbb_AI) X(op_and_AI) X(op_sub_AI) X(op_xor_AI) X(op_cmp_AI)       \
+    X(op_cmp_EG) X(op_cmp_EI) X(op_test_EG) X(op_test_EI) X(op_test_AI)    \
+    X(op_imul_GE) X(op_imul_GEI) X(op_mul) X(op_imul1) X(op_div)           \
+    X(op_idiv) X(op_add_EG) X(op_or_EG) X(op_adc_EG) X(op_sbb_EG)          \
+    X(op_and_EG) X(op_sub_EG) X(op_xor_EG) X(op_add_EI) X(op_or_EI)        \
+    X(op_adc_EI) X(op_sbb_EI) X(op_and_EI) X(op_sub_EI) X(op_xor_EI)       \
+    X(op_inc_E) X(op_dec_E) X(op_inc_Z) X(op_dec_Z) X(op_not) X(op_neg)    \
+    X(op_shl_r32_i) X(op_shr_r32_i) X(op_sar_r32_i) X(op_rol_r32_i)        \
+    X(op_ror_r32_i) X(op_shl_r64_i) X(op_shr_r64_i) X(op_sar_r64_i)        \
+    X(op_rol_r64_i) X(op_ror_r64_i) X(op_shl) X(op_shr) X(op_sar)          \
+    X(op_rol) X(op_ror) X(op_rcl) X(op_rcr) X(op_shld) X(op_shrd)          \
+    X(op_bt_G) X(op_bt_I) X(op_bsf) X(op_bsr) X(op_popcnt) X(op_bswap)     \
+    X(op_bts_G) X(op_btr_G) X(op_btc_G) X(op_bts_I) X(op_btr_I)            \
+    X(op_btc_I) X(op_mov_GE) X(op_mov_r32_r32) X(op_mov_r64_r64)           \
+    X(op_mov_r32_m) X(op_mov_r64_m) X(op_lea64) X(op_lea64_b)              \
+    X(op_lea64_bi) X(op_mov_ZI) X(op_mov_AO) X(op_movzx_b)                 \
+    X(op_movzx_r_m8) X(op_movzx_w) X(op_movsx_b) X(op_movsx_w)             \
+    X(op_movsxd) X(op_lea) X(op_cmovcc) X(op_cbw) X(op_cwd) X(op_mov_EG)   \
+    X(op_mov_m_r32) X(op_mov_m_r64) X(op_mov_EI) X(op_mov_OA) X(op_setcc)  \
+    X(op_xchg_EG) X(op_pop_Z) X(op_leave) X(op_push_Z) X(op_push_I)        \
+    X(op_push_E) X(op_pop_E) X(op_jmp) X(op_jmp_E) X(op_call) X(op_call_E) \
+    X(op_ret) X(op_loop) X(op_loope) X(op_loopne) X(op_jcxz) X(op_nop)     \
+    X(op_nop90)
+#define THREADED_DECL(n) OP(t_##n);
+THREADED_OPS(THREADED_DECL)
+#undef THREADED_DECL
+extern const op_fn t_op_jcc_by_cc[16];
 
 #undef OP
 #endif

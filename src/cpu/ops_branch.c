@@ -232,3 +232,28 @@ void op_leave(struct cpu *c, const struct insn *i)
     sp_set(c, bp + sz);
     reg_set(c, i, R_RBP, sz, v);
 }
+
+/* Threaded twins (ops.h): the entries cached blocks run. */
+THREADED(op_pop_Z)
+THREADED(op_leave)
+THREADED_STORE(op_push_Z)
+THREADED_STORE(op_push_I)
+THREADED_STORE(op_push_E)
+THREADED_STORE(op_pop_E)
+THREADED_LAST(op_jmp)
+THREADED_LAST(op_jmp_E)
+THREADED_LAST(op_call)
+THREADED_LAST(op_call_E)
+THREADED_LAST(op_ret)
+THREADED_LAST(op_loop)
+THREADED_LAST(op_loope)
+THREADED_LAST(op_loopne)
+THREADED_LAST(op_jcxz)
+#define JCC_T(n) static THREADED_LAST(op_jcc_##n)
+JCC_T(0) JCC_T(1) JCC_T(2) JCC_T(3) JCC_T(4) JCC_T(5) JCC_T(6) JCC_T(7)
+JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)
+const op_fn t_op_jcc_by_cc[16] = {
+    t_op_jcc_0, t_op_jcc_1, t_op_jcc_2, t_op_jcc_3, t_op_jcc_4, t_op_jcc_5,
+    t_op_jcc_6, t_op_jcc_7, t_op_jcc_8, t_op_jcc_9, t_op_jcc_10, t_op_jcc_11,
+    t_op_jcc_12, t_op_jcc_13, t_op_jcc_14, t_op_jcc_15,
+};

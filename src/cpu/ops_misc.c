@@ -35,3 +35,7 @@ void op_nop90(struct cpu *c, const struct insn *i)
     (void)c;
     (void)i;
 }
+
+/* Threaded twins (ops.h): the entries cached blocks run. */
+THREADED(op_nop)
+THREADED(op_nop90)
