@@ -602,3 +602,41 @@ THREADED_STORE(op_inc_Z)
 THREADED_STORE(op_dec_Z)
 THREADED_STORE(op_not)
 THREADED_STORE(op_neg)
+
+/* Flag-free twins (threaded.c): what a block runs when no flag these
+ * instructions write is read before it is overwritten. CMP/TEST then do
+ * nothing at all (t_op_nop). */
+#define NF(name, body)                                                     \
+    void tn_##name(struct cpu *c, const struct insn *i)                    \
+    {                                                                      \
+        body;                                                              \
+        THREAD_NEXT(c, i);                                                 \
+    }
+#define R(n) c->regs[i->n]
+NF(op_add_r32_r32, R(rm) = (uint32_t)(R(rm) + R(reg)))
+NF(op_sub_r32_r32, R(rm) = (uint32_t)(R(rm) - R(reg)))
+NF(op_xor_r32_r32, R(rm) = (uint32_t)(R(rm) ^ R(reg)))
+NF(op_and_r32_r32, R(rm) = (uint32_t)(R(rm) & R(reg)))
+NF(op_or_r32_r32, R(rm) = (uint32_t)(R(rm) | R(reg)))
+NF(op_add_r64_r64, R(rm) += R(reg))
+NF(op_sub_r64_r64, R(rm) -= R(reg))
+NF(op_xor_r64_r64, R(rm) ^= R(reg))
+NF(op_add_r32_i, R(rm) = (uint32_t)(R(rm) + i->imm))
+NF(op_sub_r32_i, R(rm) = (uint32_t)(R(rm) - i->imm))
+NF(op_and_r32_i, R(rm) = (uint32_t)(R(rm) & i->imm))
+NF(op_add_r64_i, R(rm) += i->imm)
+NF(op_sub_r64_i, R(rm) -= i->imm)
+NF(op_and_r64_i, R(rm) &= i->imm)
+NF(op_inc_r32, R(rm) = (uint32_t)(R(rm) + 1))
+NF(op_dec_r32, R(rm) = (uint32_t)(R(rm) - 1))
+NF(op_inc_r64, R(rm) += 1)
+NF(op_dec_r64, R(rm) -= 1)
+NF(op_neg_r32, R(rm) = (uint32_t)-R(rm))
+NF(op_neg_r64, R(rm) = -R(rm))
+/* the low half of a product is the same signed or unsigned */
+NF(op_imul_r32_r32, R(reg) = (uint32_t)((uint32_t)R(reg) * (uint32_t)R(rm)))
+NF(op_imul_r64_r64, R(reg) = R(reg) * R(rm))
+NF(op_imul_r32_ri, R(reg) = (uint32_t)((uint32_t)R(rm) * (uint32_t)i->imm))
+NF(op_imul_r64_ri, R(reg) = R(rm) * i->imm)
+#undef R
+#undef NF

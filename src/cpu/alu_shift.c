@@ -282,3 +282,38 @@ THREADED_STORE(op_rcl)
 THREADED_STORE(op_rcr)
 THREADED_STORE(op_shld)
 THREADED_STORE(op_shrd)
+
+/* Flag-free twins (threaded.c) of the shifts by a nonzero immediate. */
+#define NF_SHIFT(name, T, ST, bits)                                          \
+void tn_op_shl_##name(struct cpu *c, const struct insn *i)                   \
+{                                                                            \
+    c->regs[i->rm] = (T)((T)c->regs[i->rm] << (i->imm & (bits - 1)));       \
+    THREAD_NEXT(c, i);                                                       \
+}                                                                            \
+void tn_op_shr_##name(struct cpu *c, const struct insn *i)                   \
+{                                                                            \
+    c->regs[i->rm] = (T)c->regs[i->rm] >> (i->imm & (bits - 1));            \
+    THREAD_NEXT(c, i);                                                       \
+}                                                                            \
+void tn_op_sar_##name(struct cpu *c, const struct insn *i)                   \
+{                                                                            \
+    c->regs[i->rm] = (T)((ST)c->regs[i->rm] >> (i->imm & (bits - 1)));      \
+    THREAD_NEXT(c, i);                                                       \
+}                                                                            \
+void tn_op_rol_##name(struct cpu *c, const struct insn *i)                   \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1); /* nonzero */                \
+    T a = (T)c->regs[i->rm];                                                 \
+    c->regs[i->rm] = (T)((a << n) | (a >> (bits - n)));                      \
+    THREAD_NEXT(c, i);                                                       \
+}                                                                            \
+void tn_op_ror_##name(struct cpu *c, const struct insn *i)                   \
+{                                                                            \
+    unsigned n = (unsigned)i->imm & (bits - 1);                              \
+    T a = (T)c->regs[i->rm];                                                 \
+    c->regs[i->rm] = (T)((a >> n) | (a << (bits - n)));                      \
+    THREAD_NEXT(c, i);                                                       \
+}
+NF_SHIFT(r32_i, uint32_t, int32_t, 32)
+NF_SHIFT(r64_i, uint64_t, int64_t, 64)
+#undef NF_SHIFT

@@ -193,67 +193,6 @@ void icache_flush(struct cpu *c)
     }
 }
 
-/* ---- threaded entries (ops.h) ---- */
-
-/* Handlers without a twin: run the plain handler as the old loop did
- * (next_rip set, branches may change it), then go on. */
-static void t_generic(struct cpu *c, const struct insn *i)
-{
-    c->next_rip = c->rip + i->len;
-    i->fn(c, i);
-    c->rip = c->next_rip;
-    if (unlikely(c->block_stop)) {
-        c->block_stop = 2; /* ended here */
-        return;
-    }
-    i[1].run(c, i + 1);
-}
-
-/* The sentinel after a block's last instruction. */
-static void t_end(struct cpu *c, const struct insn *i)
-{
-    (void)c;
-    (void)i;
-}
-
-/* fn -> twin, an open-addressed table filled on first use. */
-#define TWIN_BITS 9
-static struct twin {
-    op_fn fn, run;
-} twins[1u << TWIN_BITS];
-
-static unsigned twin_slot(op_fn fn)
-{
-    uint64_t h = (uint64_t)(uintptr_t)fn * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> (64 - TWIN_BITS));
-}
-
-static void twin_add(op_fn fn, op_fn run)
-{
-    unsigned k = twin_slot(fn);
-    while (twins[k].fn && twins[k].fn != fn)
-        k = (k + 1) & ((1u << TWIN_BITS) - 1);
-    twins[k].fn = fn;
-    twins[k].run = run;
-}
-
-static op_fn twin_of(op_fn fn)
-{
-    static bool ready;
-    if (unlikely(!ready)) {
-#define TWIN_ADD(n) twin_add(n, t_##n);
-        THREADED_OPS(TWIN_ADD)
-#undef TWIN_ADD
-        for (int k = 0; k < 16; k++)
-            twin_add(op_jcc_by_cc[k], t_op_jcc_by_cc[k]);
-        ready = true;
-    }
-    for (unsigned k = twin_slot(fn); twins[k].fn; k = (k + 1) & ((1u << TWIN_BITS) - 1))
-        if (twins[k].fn == fn)
-            return twins[k].run;
-    return t_generic;
-}
-
 /* ---- decoding ---- */
 
 static uint64_t ip_mask(int code_size)
@@ -332,10 +271,7 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     }
     if (n == 0)
         return NULL;
-    for (unsigned k = 0; k < n; k++)
-        b->insns[k].run = twin_of(b->insns[k].fn);
-    memset(&b->insns[n], 0, sizeof(b->insns[n]));
-    b->insns[n].run = t_end;
+    thread_block(b->insns, n);
     b->phys = phys;
     b->code_size = (uint8_t)cs;
     b->n = (uint16_t)n;

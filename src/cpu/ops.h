@@ -258,5 +258,47 @@ THREADED_OPS(THREADED_DECL)
 #undef THREADED_DECL
 extern const op_fn t_op_jcc_by_cc[16];
 
+/* Threaded handlers whose flags liveness can drop (threaded.c): X(name,
+ * flags written). Each has a flag-free twin tn_<name>; CMP/TEST use
+ * t_op_nop. None of them reads a flag or can fault. */
+#define LF_NOCF (LF_ALL & ~LF_CF)
+#define LF_CFOF (LF_CF | LF_OF)
+#define NOFLAG_OPS(X)                                                      \
+    X(op_add_r32_r32, LF_ALL) X(op_sub_r32_r32, LF_ALL)                    \
+    X(op_xor_r32_r32, LF_ALL) X(op_and_r32_r32, LF_ALL)                    \
+    X(op_or_r32_r32, LF_ALL) X(op_add_r64_r64, LF_ALL)                     \
+    X(op_sub_r64_r64, LF_ALL) X(op_xor_r64_r64, LF_ALL)                    \
+    X(op_add_r32_i, LF_ALL) X(op_sub_r32_i, LF_ALL) X(op_and_r32_i, LF_ALL) \
+    X(op_add_r64_i, LF_ALL) X(op_sub_r64_i, LF_ALL) X(op_and_r64_i, LF_ALL) \
+    X(op_inc_r32, LF_NOCF) X(op_dec_r32, LF_NOCF)                          \
+    X(op_inc_r64, LF_NOCF) X(op_dec_r64, LF_NOCF)                          \
+    X(op_neg_r32, LF_ALL) X(op_neg_r64, LF_ALL)                            \
+    X(op_imul_r32_r32, LF_ALL) X(op_imul_r64_r64, LF_ALL)                  \
+    X(op_imul_r32_ri, LF_ALL) X(op_imul_r64_ri, LF_ALL)                    \
+    X(op_shl_r32_i, LF_ALL) X(op_shr_r32_i, LF_ALL) X(op_sar_r32_i, LF_ALL) \
+    X(op_rol_r32_i, LF_CFOF) X(op_ror_r32_i, LF_CFOF)                      \
+    X(op_shl_r64_i, LF_ALL) X(op_shr_r64_i, LF_ALL) X(op_sar_r64_i, LF_ALL) \
+    X(op_rol_r64_i, LF_CFOF) X(op_ror_r64_i, LF_CFOF)
+/* ... and those whose flag-free form is no operation at all */
+#define NOFLAG_NOP_OPS(X)                                                  \
+    X(op_cmp_r32_r32, LF_ALL) X(op_cmp_r64_r64, LF_ALL)                    \
+    X(op_cmp_r32_i, LF_ALL) X(op_cmp_r64_i, LF_ALL)                        \
+    X(op_test_r32_r32, LF_ALL) X(op_test_r64_r64, LF_ALL)                  \
+    X(op_cmp_al_i, LF_ALL)
+/* Threaded handlers that neither read nor write flags and cannot fault:
+ * flags liveness passes through them. */
+#define FLAGLESS_OPS(X)                                                    \
+    X(op_mov_r32_r32) X(op_mov_r64_r64) X(op_lea64) X(op_lea64_b)          \
+    X(op_lea64_bi) X(op_lea) X(op_mov_ZI) X(op_not_r32) X(op_not_r64)      \
+    X(op_nop) X(op_nop90) X(op_bswap)
+#define NOFLAG_DECL(n, w) OP(tn_##n);
+NOFLAG_OPS(NOFLAG_DECL)
+#undef NOFLAG_DECL
+
+/* threaded.c: point insns[0..n-1].run at their threaded entries, with
+ * flag-free twins where flags liveness allows, and make insns[n] the
+ * sentinel that ends the block. */
+void thread_block(struct insn *insns, unsigned n);
+
 #undef OP
 #endif

@@ -6,9 +6,9 @@
 /* A near branch to a non-canonical address faults on the branch itself,
  * before anything is pushed (SDM Vol 2 JMP/CALL: #GP(0) "if the target
  * offset is non-canonical"). */
-static void check_target(struct cpu *c, uint64_t t)
+static inline void check_target(struct cpu *c, uint64_t t)
 {
-    if (c->code_size == 8 && (uint64_t)((int64_t)(t << 16) >> 16) != t)
+    if (unlikely(c->code_size == 8 && (uint64_t)((int64_t)(t << 16) >> 16) != t))
         cpu_raise(c, EXC_GP, 0);
 }
 
@@ -249,7 +249,19 @@ THREADED_LAST(op_loop)
 THREADED_LAST(op_loope)
 THREADED_LAST(op_loopne)
 THREADED_LAST(op_jcxz)
-#define JCC_T(n) static THREADED_LAST(op_jcc_##n)
+/* Jcc twins: the last instruction of its block, so no next_rip; c->rip
+ * stays on the Jcc until the target is known to be canonical, so a #GP
+ * names it. */
+#define JCC_T(n)                                                           \
+    static void t_op_jcc_##n(struct cpu *c, const struct insn *i)          \
+    {                                                                      \
+        uint64_t next = c->rip + i->len;                                   \
+        if (lf_cond(&c->lf, n)) {                                          \
+            next = (next + i->imm) & size_mask(i->opsize);                 \
+            check_target(c, next);                                         \
+        }                                                                  \
+        c->rip = next;                                                     \
+    }
 JCC_T(0) JCC_T(1) JCC_T(2) JCC_T(3) JCC_T(4) JCC_T(5) JCC_T(6) JCC_T(7)
 JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)
 const op_fn t_op_jcc_by_cc[16] = {

@@ -202,7 +202,180 @@ TEST(instruction_breakpoint_faults_before_it)
     h_free(&h);
 }
 
+/* ---- threaded blocks and dead-flag elimination (threaded.c) ----
+ * Random register-only sequences of flag writers (ADD..IMUL, shifts,
+ * INC/DEC), partial writers (rotates: CF/OF; INC/DEC: all but CF), and
+ * flag readers (ADC/SBB, SETcc, CMOVcc, RCL/RCR, Jcc, PUSHF) run once as
+ * whole threaded blocks, where liveness replaces writers by their flag-free
+ * twins, and once one instruction at a time through the plain handlers
+ * (budget 1), which always compute every flag. Registers, flags and the
+ * instruction count must agree. */
+static uint64_t xs_state = 0x243f6a8885a308d3ull;
+static uint32_t xs(void)
+{
+    xs_state ^= xs_state << 13;
+    xs_state ^= xs_state >> 7;
+    xs_state ^= xs_state << 17;
+    return (uint32_t)(xs_state >> 32);
+}
+
+static const uint8_t fl_regs[] = { 0, 1, 2, 3, 5, 6, 7 }; /* not rSP */
+
+static unsigned fl_reg(void) { return fl_regs[xs() % sizeof(fl_regs)]; }
+
+static size_t fl_insn(uint8_t *p)
+{
+    size_t n = 0;
+    unsigned r = fl_reg(), s = fl_reg();
+    bool w = xs() & 1;
+    if (w)
+        p[n++] = 0x48;
+    switch (xs() % 14) {
+    case 0: case 1: { /* ALU r/m, r: ADD OR ADC SBB AND SUB XOR CMP, TEST */
+        static const uint8_t ops[] = { 0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39, 0x85 };
+        p[n++] = ops[xs() % sizeof(ops)];
+        p[n++] = (uint8_t)(0xc0 | s << 3 | r);
+        break;
+    }
+    case 2: case 3: /* ALU r/m, imm8 */
+        p[n++] = 0x83;
+        p[n++] = (uint8_t)(0xc0 | (xs() % 8) << 3 | r);
+        p[n++] = (uint8_t)xs();
+        break;
+    case 4: case 5: /* shift/rotate by imm8 (any count, 0 included) */
+        p[n++] = 0xc1;
+        p[n++] = (uint8_t)(0xc0 | (xs() % 8) << 3 | r);
+        p[n++] = (uint8_t)(xs() % 70);
+        break;
+    case 6: /* INC/DEC */
+        p[n++] = 0xff;
+        p[n++] = (uint8_t)(0xc0 | (xs() % 2) << 3 | r);
+        break;
+    case 7: /* NOT/NEG */
+        p[n++] = 0xf7;
+        p[n++] = (uint8_t)(0xc0 | (2 + xs() % 2) << 3 | r);
+        break;
+    case 8: /* IMUL r, r/m and IMUL r, r/m, imm8 */
+        if (xs() & 1) {
+            p[n++] = 0x0f;
+            p[n++] = 0xaf;
+            p[n++] = (uint8_t)(0xc0 | r << 3 | s);
+        } else {
+            p[n++] = 0x6b;
+            p[n++] = (uint8_t)(0xc0 | r << 3 | s);
+            p[n++] = (uint8_t)xs();
+        }
+        break;
+    case 9: /* SETcc r8 (no REX: AL..BH) */
+        n = 0;
+        p[n++] = 0x0f;
+        p[n++] = (uint8_t)(0x90 | xs() % 16);
+        p[n++] = (uint8_t)(0xc0 | r);
+        break;
+    case 10: /* CMOVcc */
+        p[n++] = 0x0f;
+        p[n++] = (uint8_t)(0x40 | xs() % 16);
+        p[n++] = (uint8_t)(0xc0 | r << 3 | s);
+        break;
+    case 11: /* MOV r, r / LEA r, [r + r*2 + 7] (no flags) */
+        if (xs() & 1) {
+            p[n++] = 0x89;
+            p[n++] = (uint8_t)(0xc0 | s << 3 | r);
+        } else {
+            p[n++] = 0x8d;
+            p[n++] = (uint8_t)(0x44 | r << 3);
+            p[n++] = (uint8_t)(0x40 | s << 3 | r);
+            p[n++] = 7;
+        }
+        break;
+    case 12: /* Jcc +0: ends the block, reads flags */
+        n = 0;
+        p[n++] = (uint8_t)(0x70 | xs() % 16);
+        p[n++] = 0;
+        break;
+    default: /* PUSHF; POP r */
+        n = 0;
+        p[n++] = 0x9c;
+        p[n++] = (uint8_t)(0x58 | r);
+        break;
+    }
+    return n;
+}
+
+static void fl_setup(struct harness *hh, const uint8_t *code, size_t len,
+                     const uint64_t *regs, uint32_t fl)
+{
+    h_init(hh, H_LONG);
+    h_load(hh, code, len);
+    for (int r = 0; r < 8; r++)
+        if (r != R_RSP)
+            hh->c.regs[r] = regs[r];
+    cpu_set_eflags(&hh->c, fl);
+}
+
+TEST(dead_flag_elimination_matches_plain_handlers)
+{
+    static struct harness a, b;
+    int bad = 0;
+    for (int t = 0; t < 400 && !bad; t++) {
+        uint8_t code[512];
+        size_t len = 0;
+        int count = 8 + (int)(xs() % 40);
+        for (int k = 0; k < count; k++)
+            len += fl_insn(code + len);
+        code[len++] = 0x9c; /* PUSHF: the final flags land in memory too */
+        code[len++] = 0xf4;
+        uint64_t regs[8];
+        for (int r = 0; r < 8; r++)
+            regs[r] = (uint64_t)xs() << 32 | xs();
+        uint32_t fl = 2 | (xs() & (0x8d5));
+        fl_setup(&a, code, len, regs, fl);
+        fl_setup(&b, code, len, regs, fl);
+        CHECK_EQ(h_run(&a), CPU_EXIT_HLT);
+        enum cpu_exit e;
+        while ((e = cpu_run(&b.c, 1)) == CPU_EXIT_BUDGET)
+            ;
+        CHECK_EQ(e, CPU_EXIT_HLT);
+        for (int r = 0; r < 16; r++)
+            if (a.c.regs[r] != b.c.regs[r])
+                bad = 1;
+        if (h_flags(&a) != h_flags(&b) || a.c.icount != b.c.icount ||
+            h_r64(&a, a.c.regs[R_RSP]) != h_r64(&b, b.c.regs[R_RSP]))
+            bad = 1;
+        if (bad)
+            printf("  case %d: flags %#x vs %#x, icount %" PRIu64 " vs %" PRIu64 "\n",
+                   t, h_flags(&a), h_flags(&b), a.c.icount, b.c.icount);
+        CHECK(!bad);
+        h_free(&a);
+        h_free(&b);
+    }
+}
+
+/* A fault between a flag writer and the instruction that overwrites its
+ * flags: the frame holds the writer's flags (EFLAGS is visible at every
+ * fault, so liveness must not drop them). */
+GUEST_ASM(flags_at_fault, ".code64",
+          "add %rbx, %rax\n"         /* CF=1, ZF=1 */
+          "mov (%rcx), %rdx\n"       /* #PF: above the mapped 4 MiB */
+          "xor %eax, %eax\n"         /* would overwrite every flag */
+          "hlt");
+TEST(flags_are_exact_at_a_fault_inside_a_block)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, flags_at_fault, GUEST_LEN(flags_at_fault));
+    h.c.regs[R_RAX] = 1;
+    h.c.regs[R_RBX] = ~0ull;
+    h.c.regs[R_RCX] = 64ull << 20;
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_PF);
+    CHECK_EQ(h_frame(&h, 1), H_CODE + 3); /* the MOV */
+    CHECK_EQ(h_frame(&h, 3) & (F_CF | F_ZF), F_CF | F_ZF);
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
+    T(flags_are_exact_at_a_fault_inside_a_block),
+    T(dead_flag_elimination_matches_plain_handlers),
     T(single_step_trap_after_next_instruction),
     T(instruction_breakpoint_faults_before_it),
     T(store_into_running_block_changes_next_instruction),
