@@ -10,11 +10,15 @@
  * exactly those; with several vCPUs the cpu_bus.code_page hook tells the
  * others (icache_drop_page).
  *
+ * Running a block: threaded (ops.h, threaded.c), one tail call from each
+ * instruction's handler to the next; see exec_block().
+ *
  * Chaining: a block that ends in a near branch (or runs into the next
  * page) remembers its last two successors. The next lookup takes the link
  * instead of the hash table when the IP matches and the translation still
- * holds: same page as the block that just ran, or else the fetch TLB maps
- * the IP to the same host byte. System instructions never chain.
+ * holds: a successor on the same page (struct slink), or else one that the
+ * fetch TLB maps to the same host byte (struct blink). System instructions
+ * never chain. step() follows same-page links itself, block after block.
  *
  * Self-modifying code inside the running block: the invalidation clears
  * ic->end and the loop stops after the storing instruction; the next
@@ -46,6 +50,16 @@ struct blink {
     const uint8_t *host;
 };
 
+/* A successor on the same page, keyed by its linear address: made only
+ * when, at the time, the block was entered on the same linear page as lin
+ * and both lie in the same physical page. Then, whenever the block is
+ * entered again on lin's linear page, lin maps to the same physical page
+ * as the block itself does, so to is right if it is still alive. */
+struct slink {
+    uint64_t lin;
+    struct block *to;
+};
+
 struct block {
     uint64_t phys;        /* physical address of the first byte */
     struct block *hnext;  /* hash chain */
@@ -55,8 +69,14 @@ struct block {
     bool chains;          /* ends in a near branch or runs into the next */
     uint16_t n;           /* instructions */
     struct blink link[2];
+    struct slink next[2]; /* if chains */
     struct insn insns[];
 };
+
+/* An empty slink: no linear address reaches NO_LIN (non-canonical, and
+ * above 4 GiB outside long mode), and its block is dead. */
+#define NO_LIN 0x8000000000000001ull
+static struct block no_block = { .dead = true };
 
 struct icache {
     struct block *hash[1u << HASH_BITS];
@@ -281,6 +301,7 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
         b->chains = (last->flags & INSN_F_NEARBR) || !(last->flags & INSN_F_ENDBLOCK);
     }
     memset(b->link, 0, sizeof(b->link));
+    b->next[0] = b->next[1] = (struct slink){ NO_LIN, &no_block };
     ic->used += block_bytes(n);
 
     unsigned h = hash_of(phys, cs);
@@ -359,8 +380,7 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
             if (stop == 2)
                 n = insns_before(ic, c->rip);
         }
-        c->icount += n;
-        ic->cur = NULL;
+        c->icount += n; /* ic->cur stays: run_loop() clears it */
         if (c->code_size != 8)
             c->rip &= ip_mask(c->code_size);
         return !stop;
@@ -459,14 +479,11 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
      * since: the translation it was fetched with still holds (a PTE edit
      * without INVLPG may be ignored, SDM Vol 3A 4.10.4.3), so the link
      * needs no TLB probe. */
-    if (prev && ((lin ^ ic->prev_lin) >> 12) == 0 && ic->prev_epoch == ic->epoch) {
-        uint64_t rip = c->rip;
-        struct block *to = prev->link[0].rip == rip ? prev->link[0].to
-                         : prev->link[1].rip == rip ? prev->link[1].to : NULL;
-        uint64_t want = (prev->phys & ~0xfffull) | (lin & 0xfff);
-        if (likely(to != NULL) && to->phys == want && !to->dead &&
-            to->code_size == c->code_size) {
-            b = to;
+    if (prev && ((lin ^ ic->prev_lin) >> 12) == 0 && ic->prev_epoch == ic->epoch &&
+        prev->code_size == c->code_size) {
+        const struct slink *l = &prev->next[prev->next[0].lin == lin ? 0 : 1];
+        if (likely(l->lin == lin) && !l->to->dead) {
+            b = l->to;
             goto run;
         }
     }
@@ -505,6 +522,12 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
             l->rip = c->rip;
             l->to = b;
             l->host = p;
+            if (((lin ^ ic->prev_lin) >> 12) == 0 && ((prev->phys ^ phys) >> 12) == 0) {
+                struct slink *s = &prev->next[!prev->next[0].to->dead &&
+                                              prev->next[0].lin != lin];
+                s->lin = lin;
+                s->to = b;
+            }
         }
     }
 run:
@@ -521,10 +544,12 @@ run:
         return;
     }
     /* A chaining block ran no system instruction, so CS, the mode, the
-     * code size and the translation of this page still hold, and so do
-     * the run state run_loop() checked (shutdown, halted, TF/DR7/shadow):
-     * those change only through system instructions, faults (which leave
-     * by longjmp) or device writes (which end the block: block_stop). */
+     * code size and the translation of this page still hold, and so does
+     * all the run state run_loop() checked: shutdown, halted, TF/DR7/
+     * shadow, IF, and pending SMI/NMI/interrupts. Those change only through
+     * system instructions (I/O included), faults (which leave by longjmp),
+     * device accesses (MMIO ends the block: block_stop) or the machine
+     * between two cpu_run() calls (timers, other vCPUs, the host). */
     const uint64_t cs_base = c->seg[S_CS].base;
     const uint64_t lmask = cpu_long_mode(c) ? ~0ull : 0xffffffffull;
     for (;;) {
@@ -534,13 +559,11 @@ run:
         /* Chained successor on the same page, and no event for
          * run_loop(): run it without going round run_loop(). Links join
          * blocks of one code size (see the linking above). */
-        uint64_t rip = c->rip, nlin = (cs_base + rip) & lmask;
-        const struct blink *l = &b->link[b->link[0].rip == rip ? 0 : 1];
+        uint64_t nlin = (cs_base + c->rip) & lmask;
+        const struct slink *l = &b->next[b->next[0].lin == nlin ? 0 : 1];
         struct block *to = l->to;
-        if (unlikely(l->rip != rip || !to || ((nlin ^ lin) >> 12) != 0 ||
-                     to->phys != ((b->phys & ~0xfffull) | (nlin & 0xfff)) ||
-                     to->dead || c->icount >= end || c->exit_request ||
-                     irq_maybe(c))) {
+        if (unlikely(l->lin != nlin || ((nlin ^ lin) >> 12) != 0 ||
+                     to->dead || c->icount >= end || c->exit_request)) {
             ic->prev = b;
             ic->prev_lin = lin;
             ic->prev_epoch = ic->epoch;
@@ -688,6 +711,7 @@ static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
                                                         uint64_t end)
 {
     for (;;) {
+        c->ic->cur = NULL; /* no block runs: a fault here counts nothing */
         if (unlikely(c->exit_request))
             return CPU_EXIT_REQUEST;
         if (unlikely(c->shutdown))

@@ -105,8 +105,10 @@ uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
         return host_load(p, size);
     if (smram_closed(c, pa, (uint64_t)size))
         return size_mask(size);
-    if (c->bus && c->bus->mmio_read)
+    if (c->bus && c->bus->mmio_read) {
+        c->block_stop = 1; /* as for writes below: devices may act on reads */
         return c->bus->mmio_read(c->bus->opaque, c, pa, size) & size_mask(size);
+    }
     return size_mask(size);
 }
 
