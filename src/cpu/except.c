@@ -11,7 +11,7 @@ _Noreturn void cpu_raise(struct cpu *c, int vec, int32_t err)
 {
     c->fault_vec = vec;
     c->fault_err = err;
-    longjmp(c->fault_jmp, 1);
+    CPU_LONGJMP(*c->fault_jmp);
 }
 
 _Noreturn void sys_fault(struct cpu *c, int vec, int32_t err, const char *rule)
@@ -325,8 +325,8 @@ static void deliver_one(struct cpu *c, int vec, int32_t err, int kind)
  * faults, so it works from cpu_run's fault path and from handlers. */
 void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
 {
-    jmp_buf saved;
-    memcpy(saved, c->fault_jmp, sizeof saved);
+    cpu_jmp_buf jb, *const outer = c->fault_jmp;
+    c->fault_jmp = &jb;
     volatile int v = vec, k = kind;
     volatile int32_t e = err;
     volatile int old = -1; /* QEMU's old_exception: contributory/#PF/#DF */
@@ -334,7 +334,7 @@ void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
     if (k == EV_EXC && log_on(c->log, LOG_INT))
         log_printf(c->log, "check_exception old: 0x%x new 0x%x\n", -1, v);
     for (;;) {
-        if (setjmp(c->fault_jmp) == 0) {
+        if (CPU_SETJMP(jb) == 0) {
             c->delivering = v;
             deliver_one(c, v, e, k);
             break;
@@ -365,7 +365,7 @@ void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
         k = EV_EXC;
     }
     c->delivering = -1;
-    memcpy(c->fault_jmp, saved, sizeof saved);
+    c->fault_jmp = outer;
 }
 
 void cpu_deliver_pending(struct cpu *c)
