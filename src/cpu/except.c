@@ -298,12 +298,15 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     if (ncpl != cpl)
         seg_load_null(c, S_SS, (uint16_t)ncpl); /* SS = NULL, RPL = new CPL */
     c->regs[R_RSP] = rsp - 8ull * n;
-    enter_handler_flags(c, fl, t == DT_INT32);
+    enter_handler_flags(c, fl, t == DT_INT32); /* clears VM */
     c->rip = c->next_rip = off;
-    cpu_update_mode(c);
+    cpu_mode_long64(c); /* LMA=1 and the new CS is 64-bit (checked above) */
 }
 
-static void deliver_one(struct cpu *c, int vec, int32_t err, int kind)
+/* Not inlined into deliver_event(): the setjmp there makes the compiler
+ * keep every value of its frame in memory. */
+static __attribute__((noinline)) void deliver_one(struct cpu *c, int vec,
+                                                  int32_t err, int kind)
 {
     uint64_t ret = (is_soft(kind) || kind == EV_INT1) ? c->next_rip : c->rip;
     log_event(c, vec, err, kind);
