@@ -146,6 +146,13 @@ struct cpu;
 int cpu_fetch_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n,
                    uint64_t *phys);
 
+/* cpu_peek_code() (cpu.h) for the instruction at lin, which the CPU has
+ * just fetched (audit records of blocked CR writes): on a supervisor fetch
+ * TLB hit for all n bytes it copies them from there, the translation the
+ * CPU fetched them through, instead of walking the page tables again.
+ * Same result otherwise; never faults, no side effects. */
+int cpu_peek_insn(struct cpu *c, uint64_t lin, uint8_t *buf, int n);
+
 /* Linear accesses for system structures (descriptor tables, IDT, TSS):
  * implicit supervisor accesses (SDM 4.6.1: SMAP applies whatever AC and
  * CPL are, U/S bit of the error code is 0). No segmentation; in long mode
