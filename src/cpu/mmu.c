@@ -717,23 +717,6 @@ int cpu_peek_code(struct cpu *c, uint64_t lin, uint8_t *buf, int n)
     return got;
 }
 
-int cpu_peek_insn(struct cpu *c, uint64_t lin, uint8_t *buf, int n)
-{
-    bool wrap32 = !(c->efer & EFER_LMA);
-    uint64_t l = wrap32 ? (lin & 0xffffffffull) : lin;
-    int chunk = 0x1000 - (int)(l & 0xfff);
-    if (chunk >= n && (wrap32 || l + (1ull << 47) <= (1ull << 48) - (uint64_t)n)) {
-        /* A supervisor fetch entry exists only for an executable RAM page
-         * outside closed SMRAM, and maps it as the CPU fetches through it. */
-        const uint8_t *h = mmu_tlb_hit(c, TLB_FETCH, TLB_CTX_SUP, l, n);
-        if (h) {
-            memcpy(buf, h, (size_t)n);
-            return n;
-        }
-    }
-    return cpu_peek_code(c, lin, buf, n);
-}
-
 /* ------------------------------------------------------------------ */
 /* PAE PDPTE registers                                                 */
 /* ------------------------------------------------------------------ */
