@@ -90,7 +90,7 @@ static void deliver_real(struct cpu *c, int vec, uint64_t ret)
 
 /* Checks shared by both IDT formats: gate type, DPL for software
  * interrupts, present. Returns the gate's type. */
-static unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
+static inline __attribute__((always_inline)) unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
                            int kind, bool lm)
 {
     int ext = is_soft(kind) ? 0 : 1;
@@ -110,7 +110,7 @@ static unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
 }
 
 /* The handler's code segment (SDM Vol 3A 6.12.1.1). */
-static void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
+static inline __attribute__((always_inline)) void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
                              int ext, bool lm)
 {
     if ((sel & 0xfffc) == 0)
@@ -125,7 +125,7 @@ static void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
         sys_fault(c, EXC_NP, sel_err(sel) | ext, "handler CS not present");
 }
 
-static void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
+static inline __attribute__((always_inline)) void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
                             unsigned cpl)
 {
     if (!(d->hi & 0x100)) {
@@ -283,8 +283,15 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     uint8_t *fp = ncpl < 3 ? sys_tlb_span(c, TLB_WRITE, rsp - 8ull * n, 8 * n)
                            : NULL;
     if (fp) {
-        for (int k = 0; k < n; k++)
-            memcpy(fp + 8 * (n - 1 - k), &f[k], 8);
+        /* f[0] (SS) lands highest: fp + 8 * (n - 1 - k) */
+        uint8_t *top = fp + 8 * (n - 5);
+        if (n == 6)
+            memcpy(fp, &f[5], 8);
+        memcpy(top, &f[4], 8);
+        memcpy(top + 8, &f[3], 8);
+        memcpy(top + 16, &f[2], 8);
+        memcpy(top + 24, &f[1], 8);
+        memcpy(top + 32, &f[0], 8);
     } else {
         for (int k = 0; k < n; k++) {
             uint64_t la = rsp - 8ull * (k + 1);

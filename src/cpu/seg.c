@@ -393,10 +393,10 @@ static uint64_t check_target(struct cpu *c, const struct desc *d, uint64_t off,
     return off;
 }
 
-static void commit_ss(struct cpu *c, uint16_t ss, struct desc *d);
+static inline __attribute__((always_inline)) void commit_ss(struct cpu *c, uint16_t ss, struct desc *d);
 
 /* Load CS from a validated descriptor at privilege cpl. */
-static void load_cs(struct cpu *c, uint16_t sel, struct desc *d, unsigned cpl)
+static inline __attribute__((always_inline)) void load_cs(struct cpu *c, uint16_t sel, struct desc *d, unsigned cpl)
 {
     if (!(d->hi & 0x100)) {
         desc_set_bits(c, sel, 1);
@@ -623,7 +623,7 @@ void op_jmp_far_mem(struct cpu *c, const struct insn *i) { far_mem(c, i, false);
 void op_call_far_mem(struct cpu *c, const struct insn *i) { far_mem(c, i, true); }
 
 /* Validate the CS of a far RET/IRET (SDM Vol 2B RET "Operation"). */
-static void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
+static inline __attribute__((always_inline)) void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
 {
     if ((sel & 0xfffc) == 0)
         cpu_raise(c, EXC_GP, 0);
@@ -640,7 +640,7 @@ static void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
 }
 
 /* SS of a return to an outer level (or any IRET in 64-bit mode). */
-static void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
+static inline __attribute__((always_inline)) void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
                          bool target64, struct desc *d)
 {
     if ((ss & 0xfffc) == 0) {
@@ -658,7 +658,7 @@ static void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
         sys_fault(c, EXC_SS, sel_err(ss), "far RET/IRET: SS not present");
 }
 
-static void commit_ss(struct cpu *c, uint16_t ss, struct desc *d)
+static inline __attribute__((always_inline)) void commit_ss(struct cpu *c, uint16_t ss, struct desc *d)
 {
     if ((ss & 0xfffc) == 0) {
         seg_load_null(c, S_SS, ss);
