@@ -175,6 +175,33 @@ enum cpu_mode {
     MODE_LONG,       /* IA-32e, CS.L = 1 (64-bit) */
 };
 
+/* The fault target of cpu_raise(). Outside the sanitizers it is GCC's
+ * (and clang's) __builtin_setjmp/__builtin_longjmp: the buffer holds only
+ * the frame and stack pointers and the resume address (the function that
+ * sets it treats every register as clobbered at the landing point), so a
+ * fault costs a few host insns instead of glibc's longjmp (~60: pointer
+ * demangling, cleanup-handler walk). The usual setjmp rules apply: locals
+ * changed between CPU_SETJMP and the jump must be volatile. ASan must see
+ * the jump (its longjmp interceptor unpoisons the frames left behind), so
+ * sanitizer builds keep setjmp/longjmp. CPU_LONGJMP never returns, and
+ * must not be called from the function that did the CPU_SETJMP. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PINVM_LIBC_SETJMP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PINVM_LIBC_SETJMP 1
+#endif
+#endif
+#ifdef PINVM_LIBC_SETJMP
+typedef jmp_buf cpu_jmp_buf;
+#define CPU_SETJMP(b) setjmp(b)
+#define CPU_LONGJMP(b) longjmp(b, 1)
+#else
+typedef void *cpu_jmp_buf[5];
+#define CPU_SETJMP(b) __builtin_setjmp(b)
+#define CPU_LONGJMP(b) __builtin_longjmp(b, 1)
+#endif
+
 struct cpu {
     /* ---- architectural state (hot fields first) ---- */
     uint64_t regs[16];
@@ -235,7 +262,10 @@ struct cpu {
     int cpu_index;
 
     /* ---- fault plumbing (except.c) ---- */
-    jmp_buf fault_jmp;  /* cpu_raise() longjmps here (set by cpu_run) */
+    /* cpu_raise() unwinds to *fault_jmp: cpu_run() points it at its own
+     * buffer; deliver_event() and SMM entry point it at theirs for the
+     * duration and restore the pointer (no 200-byte copy per event). */
+    cpu_jmp_buf *fault_jmp;
     int fault_vec;      /* pending exception vector, -1 if none */
     int32_t fault_err;  /* its error code or CPU_NOERR */
     int delivering;     /* vector being delivered, for #DF/triple fault, -1 */

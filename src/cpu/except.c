@@ -11,7 +11,7 @@ _Noreturn void cpu_raise(struct cpu *c, int vec, int32_t err)
 {
     c->fault_vec = vec;
     c->fault_err = err;
-    longjmp(c->fault_jmp, 1);
+    CPU_LONGJMP(*c->fault_jmp);
 }
 
 _Noreturn void sys_fault(struct cpu *c, int vec, int32_t err, const char *rule)
@@ -90,7 +90,7 @@ static void deliver_real(struct cpu *c, int vec, uint64_t ret)
 
 /* Checks shared by both IDT formats: gate type, DPL for software
  * interrupts, present. Returns the gate's type. */
-static unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
+static inline __attribute__((always_inline)) unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
                            int kind, bool lm)
 {
     int ext = is_soft(kind) ? 0 : 1;
@@ -110,7 +110,7 @@ static unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
 }
 
 /* The handler's code segment (SDM Vol 3A 6.12.1.1). */
-static void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
+static inline __attribute__((always_inline)) void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
                              int ext, bool lm)
 {
     if ((sel & 0xfffc) == 0)
@@ -125,7 +125,7 @@ static void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
         sys_fault(c, EXC_NP, sel_err(sel) | ext, "handler CS not present");
 }
 
-static void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
+static inline __attribute__((always_inline)) void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
                             unsigned cpl)
 {
     if (!(d->hi & 0x100)) {
@@ -283,8 +283,15 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     uint8_t *fp = ncpl < 3 ? sys_tlb_span(c, TLB_WRITE, rsp - 8ull * n, 8 * n)
                            : NULL;
     if (fp) {
-        for (int k = 0; k < n; k++)
-            memcpy(fp + 8 * (n - 1 - k), &f[k], 8);
+        /* f[0] (SS) lands highest: fp + 8 * (n - 1 - k) */
+        uint8_t *top = fp + 8 * (n - 5);
+        if (n == 6)
+            memcpy(fp, &f[5], 8);
+        memcpy(top, &f[4], 8);
+        memcpy(top + 8, &f[3], 8);
+        memcpy(top + 16, &f[2], 8);
+        memcpy(top + 24, &f[1], 8);
+        memcpy(top + 32, &f[0], 8);
     } else {
         for (int k = 0; k < n; k++) {
             uint64_t la = rsp - 8ull * (k + 1);
@@ -298,12 +305,15 @@ static void deliver_long(struct cpu *c, int vec, int32_t err, int kind,
     if (ncpl != cpl)
         seg_load_null(c, S_SS, (uint16_t)ncpl); /* SS = NULL, RPL = new CPL */
     c->regs[R_RSP] = rsp - 8ull * n;
-    enter_handler_flags(c, fl, t == DT_INT32);
+    enter_handler_flags(c, fl, t == DT_INT32); /* clears VM */
     c->rip = c->next_rip = off;
-    cpu_update_mode(c);
+    cpu_mode_long64(c); /* LMA=1 and the new CS is 64-bit (checked above) */
 }
 
-static void deliver_one(struct cpu *c, int vec, int32_t err, int kind)
+/* Not inlined into deliver_event(): the setjmp there makes the compiler
+ * keep every value of its frame in memory. */
+static __attribute__((noinline)) void deliver_one(struct cpu *c, int vec,
+                                                  int32_t err, int kind)
 {
     uint64_t ret = (is_soft(kind) || kind == EV_INT1) ? c->next_rip : c->rip;
     log_event(c, vec, err, kind);
@@ -325,8 +335,8 @@ static void deliver_one(struct cpu *c, int vec, int32_t err, int kind)
  * faults, so it works from cpu_run's fault path and from handlers. */
 void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
 {
-    jmp_buf saved;
-    memcpy(saved, c->fault_jmp, sizeof saved);
+    cpu_jmp_buf jb, *const outer = c->fault_jmp;
+    c->fault_jmp = &jb;
     volatile int v = vec, k = kind;
     volatile int32_t e = err;
     volatile int old = -1; /* QEMU's old_exception: contributory/#PF/#DF */
@@ -334,7 +344,7 @@ void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
     if (k == EV_EXC && log_on(c->log, LOG_INT))
         log_printf(c->log, "check_exception old: 0x%x new 0x%x\n", -1, v);
     for (;;) {
-        if (setjmp(c->fault_jmp) == 0) {
+        if (CPU_SETJMP(jb) == 0) {
             c->delivering = v;
             deliver_one(c, v, e, k);
             break;
@@ -365,7 +375,7 @@ void deliver_event(struct cpu *c, int vec, int32_t err, int kind)
         k = EV_EXC;
     }
     c->delivering = -1;
-    memcpy(c->fault_jmp, saved, sizeof saved);
+    c->fault_jmp = outer;
 }
 
 void cpu_deliver_pending(struct cpu *c)

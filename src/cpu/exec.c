@@ -749,14 +749,18 @@ static __attribute__((noinline)) enum cpu_exit run_loop(struct cpu *c,
 enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
 {
     const uint64_t end = c->icount + max_insns;
+    cpu_jmp_buf jb, *const outer = c->fault_jmp;
 
     c->ic->prev = NULL; /* the host may have changed anything in between */
-    if (setjmp(c->fault_jmp)) {
+    c->fault_jmp = &jb;
+    if (CPU_SETJMP(jb)) {
         /* an instruction faulted: c->rip names it; deliver the event */
         count_retired(c);
         c->ic->prev = NULL;
         c->intr_shadow = false;
         cpu_deliver_pending(c);
     }
-    return run_loop(c, end);
+    enum cpu_exit why = run_loop(c, end);
+    c->fault_jmp = outer;
+    return why;
 }

@@ -265,6 +265,27 @@ static inline uint8_t *mmu_tlb_hit(struct cpu *c, int kind, unsigned ctx,
     return mmu_tlb_lookup(c, kind, ctx, lin, size, &p) ? p : NULL;
 }
 
+/* cpu_peek_code() (cpu.h) for the instruction at lin, which the CPU has
+ * just fetched (audit records of blocked CR writes): on a supervisor fetch
+ * TLB hit for all n bytes it copies them from there, through the
+ * translation the CPU fetched them with (an entry exists only for an
+ * executable RAM page outside closed SMRAM), instead of walking the page
+ * tables again. Else cpu_peek_code(). Never faults, no side effects. */
+static inline int cpu_peek_insn(struct cpu *c, uint64_t lin, uint8_t *buf,
+                                int n)
+{
+    bool wrap32 = !(c->efer & EFER_LMA);
+    uint64_t l = wrap32 ? (lin & 0xffffffffull) : lin;
+    if (wrap32 || l + (1ull << 47) <= (1ull << 48) - (uint64_t)n) {
+        const uint8_t *h = mmu_tlb_hit(c, TLB_FETCH, TLB_CTX_SUP, l, n);
+        if (h) {
+            memcpy(buf, h, (size_t)n);
+            return n;
+        }
+    }
+    return cpu_peek_code(c, lin, buf, n);
+}
+
 static inline uint64_t mmu_read_lin(struct cpu *c, uint64_t lin, int size)
 {
     uint8_t *p;

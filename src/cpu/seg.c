@@ -30,7 +30,7 @@ static bool desc_addr(struct cpu *c, uint16_t sel, int bytes, uint64_t *lin)
     return true;
 }
 
-bool desc_fetch(struct cpu *c, uint16_t sel, struct desc *d, bool wide)
+bool desc_fetch_slow(struct cpu *c, uint16_t sel, struct desc *d, bool wide)
 {
     uint64_t lin;
     int bytes = wide ? 16 : 8;
@@ -83,17 +83,6 @@ void desc_clear_bits(struct cpu *c, uint16_t sel, uint8_t bits)
     uint8_t b = (uint8_t)lin_read_sys(c, lin + 5, 1);
     if (b & bits)
         lin_write_sys(c, lin + 5, 1, b & ~bits);
-}
-
-void seg_load_desc(struct cpu *c, int s, uint16_t sel, const struct desc *d)
-{
-    struct seg *g = &c->seg[s];
-    g->sel = sel;
-    g->attr = desc_attr(d);
-    g->limit = desc_limit(d);
-    g->base = desc_base(d);
-    if (!desc_s(d) && cpu_long_mode(c)) /* LDT/TSS: 64-bit base */
-        g->base |= (uint64_t)d->hi2 << 32;
 }
 
 void seg_load_null(struct cpu *c, int s, uint16_t sel)
@@ -404,10 +393,10 @@ static uint64_t check_target(struct cpu *c, const struct desc *d, uint64_t off,
     return off;
 }
 
-static void commit_ss(struct cpu *c, uint16_t ss, struct desc *d);
+static inline __attribute__((always_inline)) void commit_ss(struct cpu *c, uint16_t ss, struct desc *d);
 
 /* Load CS from a validated descriptor at privilege cpl. */
-static void load_cs(struct cpu *c, uint16_t sel, struct desc *d, unsigned cpl)
+static inline __attribute__((always_inline)) void load_cs(struct cpu *c, uint16_t sel, struct desc *d, unsigned cpl)
 {
     if (!(d->hi & 0x100)) {
         desc_set_bits(c, sel, 1);
@@ -634,7 +623,7 @@ void op_jmp_far_mem(struct cpu *c, const struct insn *i) { far_mem(c, i, false);
 void op_call_far_mem(struct cpu *c, const struct insn *i) { far_mem(c, i, true); }
 
 /* Validate the CS of a far RET/IRET (SDM Vol 2B RET "Operation"). */
-static void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
+static inline __attribute__((always_inline)) void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
 {
     if ((sel & 0xfffc) == 0)
         cpu_raise(c, EXC_GP, 0);
@@ -651,7 +640,7 @@ static void check_ret_cs(struct cpu *c, uint16_t sel, struct desc *d)
 }
 
 /* SS of a return to an outer level (or any IRET in 64-bit mode). */
-static void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
+static inline __attribute__((always_inline)) void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
                          bool target64, struct desc *d)
 {
     if ((ss & 0xfffc) == 0) {
@@ -669,7 +658,7 @@ static void check_ret_ss(struct cpu *c, uint16_t ss, unsigned rpl,
         sys_fault(c, EXC_SS, sel_err(ss), "far RET/IRET: SS not present");
 }
 
-static void commit_ss(struct cpu *c, uint16_t ss, struct desc *d)
+static inline __attribute__((always_inline)) void commit_ss(struct cpu *c, uint16_t ss, struct desc *d)
 {
     if ((ss & 0xfffc) == 0) {
         seg_load_null(c, S_SS, ss);
@@ -839,7 +828,10 @@ void op_iret(struct cpu *c, const struct insn *i)
     load_cs(c, sel, &d, rpl);
     commit_ss(c, nss, &sd);
     cpu_set_eflags(c, nf);
-    cpu_update_mode(c);
+    if (t64 && !(nf & F_VM))
+        cpu_mode_long64(c); /* LMA=1, 64-bit CS: no mode tests needed */
+    else
+        cpu_update_mode(c);
     set_sp(c, nsp, c->stack_size);
     c->next_rip = off;
     c->nmi_blocked = false;

@@ -138,14 +138,14 @@ static void load_entry_state(struct cpu *c)
 static bool guarded(struct cpu *c, void (*f)(struct cpu *, const void *),
                     const void *arg)
 {
-    jmp_buf saved;
-    memcpy(saved, c->fault_jmp, sizeof saved);
+    cpu_jmp_buf jb, *const outer = c->fault_jmp;
+    c->fault_jmp = &jb;
     volatile bool ok = true;
-    if (setjmp(c->fault_jmp) == 0)
+    if (CPU_SETJMP(jb) == 0)
         f(c, arg);
     else
         ok = false;
-    memcpy(c->fault_jmp, saved, sizeof saved);
+    c->fault_jmp = outer;
     if (!ok)
         c->fault_vec = -1;
     return ok;

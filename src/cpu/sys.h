@@ -4,6 +4,8 @@
 #ifndef PINVM_SYS_H
 #define PINVM_SYS_H
 
+#include <string.h>
+
 #include "cpu.h"
 #include "decode.h"
 
@@ -69,14 +71,52 @@ static inline int32_t sel_err(uint16_t sel) { return sel & 0xfffc; }
 
 /* seg.c: read the descriptor for sel from the GDT or LDT. Returns false if
  * it lies outside the table limit (or the LDT is unusable); the caller
- * raises the exception it needs. wide = 16-byte system descriptor. */
-bool desc_fetch(struct cpu *c, uint16_t sel, struct desc *d, bool wide);
+ * raises the exception it needs. wide = 16-byte system descriptor.
+ * desc_fetch() is the inline front: an 8-byte GDT descriptor on a
+ * same-page TLB hit (the common case of every delivery and IRET) is read
+ * in place; everything else goes to desc_fetch_slow(). The descriptor is
+ * read from memory each time, as the SDM requires. */
+bool desc_fetch_slow(struct cpu *c, uint16_t sel, struct desc *d, bool wide);
+static inline bool desc_fetch(struct cpu *c, uint16_t sel, struct desc *d,
+                              bool wide)
+{
+    uint32_t idx = sel & 0xfff8u;
+    if (!wide && !(sel & 4) && idx + 7u <= c->gdtr.limit) {
+        uint64_t lin = c->gdtr.base + idx;
+        const uint8_t *p = NULL;
+        /* as desc_fetch_slow: 32-bit linear outside IA-32e mode, and in
+         * it a canonical range (else lin_read_sys's #GP) */
+        if (!cpu_long_mode(c))
+            p = mmu_tlb_hit(c, TLB_READ, TLB_CTX_SUP, (uint32_t)lin, 8);
+        else if (lin + (1ull << 47) <= (1ull << 48) - 8)
+            p = mmu_tlb_hit(c, TLB_READ, TLB_CTX_SUP, lin, 8);
+        if (p) {
+            uint64_t q;
+            memcpy(&q, p, 8);
+            d->lo = (uint32_t)q;
+            d->hi = (uint32_t)(q >> 32);
+            d->hi2 = d->hi3 = 0;
+            return true;
+        }
+    }
+    return desc_fetch_slow(c, sel, d, wide);
+}
 /* Set the accessed bit of a code/data descriptor (or busy bit of a TSS)
  * in memory: or_bits is ORed into byte 5 of the descriptor. */
 void desc_set_bits(struct cpu *c, uint16_t sel, uint8_t or_bits);
 void desc_clear_bits(struct cpu *c, uint16_t sel, uint8_t bits);
 /* Load the hidden part of segment register s from a descriptor. */
-void seg_load_desc(struct cpu *c, int s, uint16_t sel, const struct desc *d);
+static inline void seg_load_desc(struct cpu *c, int s, uint16_t sel,
+                                 const struct desc *d)
+{
+    struct seg *g = &c->seg[s];
+    g->sel = sel;
+    g->attr = desc_attr(d);
+    g->limit = desc_limit(d);
+    g->base = desc_base(d);
+    if (!desc_s(d) && cpu_long_mode(c)) /* LDT/TSS: 64-bit base */
+        g->base |= (uint64_t)d->hi2 << 32;
+}
 /* Load a null selector (protected mode): unusable, P clear. */
 void seg_load_null(struct cpu *c, int s, uint16_t sel);
 /* MOV/POP/LxS: load a data segment register (ES, SS, DS, FS, GS) with all
@@ -138,6 +178,18 @@ void cpu_cpuid(const struct cpu *c, uint32_t leaf, uint32_t sub,
 /* except.c: raise vec(err) and, under -d guest_errors, name the rule the
  * guest broke, Bochs style ("#GP(0x0030): MOV SS: RPL != CPL"). */
 _Noreturn void sys_fault(struct cpu *c, int vec, int32_t err, const char *rule);
+
+/* cpu_update_mode() after a transfer that leaves the CPU in 64-bit mode:
+ * EFER.LMA=1 (so CR0.PE=1), EFLAGS.VM=0 and a CS with L=1 just loaded.
+ * Computes exactly what cpu_update_mode() would (CPL = SS.DPL), without
+ * the call and the mode tests. */
+static inline void cpu_mode_long64(struct cpu *c)
+{
+    c->cpl = (uint8_t)((c->seg[S_SS].attr >> 5) & 3);
+    c->mode = MODE_LONG;
+    c->code_size = 8;
+    c->stack_size = 8;
+}
 
 /* ---- Privilege helpers ---- */
 static inline unsigned cpu_iopl(const struct cpu *c)

@@ -157,73 +157,102 @@ static void fill_asm(struct pin_audit_record *r)
         r->insn_len = (uint8_t)len; /* keep just this instruction */
 }
 
-void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
+/* Under a->lock, for the record r built in its ring slot (the one seq
+ * a->total + 1 maps to): number, time, count and rate-limit it, and print
+ * it if it is emitted. Returns whether it is emitted. */
+static bool record_locked(struct pin_audit *a, struct pin_audit_record *r)
 {
-    struct pin_audit_record r = *in;
-    struct pin_audit_vcpu *v;
-    pin_audit_emit_fn emit_fn = NULL;
-    void *emit_opaque = NULL;
+    struct pin_audit_vcpu *v = slot(a, r->cpu_index);
     bool emit;
 
-    r.asm_text[0] = '\0';
-    if (r.insn_len > PIN_AUDIT_INSN_MAX)
-        r.insn_len = PIN_AUDIT_INSN_MAX;
-
-    pthread_mutex_lock(&a->lock);
-    v = slot(a, r.cpu_index);
-    r.seq = ++a->total;
-    r.time_ns = a->clock(a->clock_opaque);
-    if (r.cr == 0)
+    r->seq = ++a->total;
+    r->time_ns = a->clock(a->clock_opaque);
+    if (r->cr == 0)
         v->count_cr0++;
-    else if (r.cr == 4)
+    else if (r->cr == 4)
         v->count_cr4++;
-    emit = take_token(a, v, r.time_ns);
+    emit = take_token(a, v, r->time_ns);
     if (emit) {
-        fill_asm(&r); /* rate-limited, so bounded work */
-        emit_fn = a->emit;
-        emit_opaque = a->emit_opaque;
-        log_suppressed(a, r.cpu_index, v);
+        fill_asm(r); /* rate-limited, so bounded work */
+        log_suppressed(a, r->cpu_index, v);
         if (log_on(a->log, LOG_PIN)) {
             char line[512];
-            pin_audit_format(&r, line, sizeof line);
+            pin_audit_format(r, line, sizeof line);
             log_printf(a->log, "%s", line);
         }
     } else {
         v->suppressed++;
         a->total_suppressed++;
     }
-    a->ring[(r.seq - 1) % PIN_AUDIT_RING] = r;
-    pthread_mutex_unlock(&a->lock);
-    /* Outside the lock, so the callback may query the audit. */
-    if (emit_fn)
-        emit_fn(emit_opaque, &r);
+    return emit;
 }
 
+/* The ring slot the next record goes to: ring[(seq - 1) % N]. */
+static struct pin_audit_record *next_slot(struct pin_audit *a)
+{
+    return &a->ring[a->total % PIN_AUDIT_RING];
+}
+
+/* After record_locked(): unlock, then hand an emitted record to the emit
+ * callback, outside the lock so that the callback may query the audit. */
+static void unlock_and_emit(struct pin_audit *a, const struct pin_audit_record *r,
+                            bool emit)
+{
+    pin_audit_emit_fn fn = emit ? a->emit : NULL;
+    void *opaque = a->emit_opaque;
+    struct pin_audit_record copy;
+
+    if (fn)
+        copy = *r; /* the slot may be reused once the lock is dropped */
+    pthread_mutex_unlock(&a->lock);
+    if (fn)
+        fn(opaque, &copy);
+}
+
+void pin_audit_submit(struct pin_audit *a, const struct pin_audit_record *in)
+{
+    pthread_mutex_lock(&a->lock);
+    struct pin_audit_record *r = next_slot(a);
+    *r = *in;
+    r->asm_text[0] = '\0';
+    if (r->insn_len > PIN_AUDIT_INSN_MAX)
+        r->insn_len = PIN_AUDIT_INSN_MAX;
+    unlock_and_emit(a, r, record_locked(a, r));
+}
+
+/* Every blocked write of a guest lands here, so the record is built in
+ * its ring slot (no 200-byte memset and copies per report); only an
+ * emitted record (rate-limited) is copied, for the callback. */
 void pin_audit_report(struct pin_audit *a, struct cpu *c, int cr,
                       uint64_t old_val, uint64_t new_val)
 {
-    struct pin_audit_record r;
+    uint8_t insn[PIN_AUDIT_INSN_MAX] = {0};
     uint64_t lin;
     int n;
 
-    memset(&r, 0, sizeof r);
-    r.cpu_index = c->cpu_index;
-    r.cr = cr;
-    r.rip = c->rip;
-    r.cpl = c->cpl;
-    r.code_size = c->code_size;
-    r.old_val = old_val;
-    r.new_val = new_val;
-    r.pinned = crpin_mask(&c->pin, cr);
     /* 64-bit mode ignores the CS base (SDM Vol 3A 3.4.4); elsewhere the
-     * linear address is base + EIP, truncated to 32 bits. */
+     * linear address is base + EIP, truncated to 32 bits. Read before
+     * taking the lock: it may reach the bus (MMIO code). */
     if (c->mode == MODE_LONG)
         lin = c->rip;
     else
         lin = (c->seg[S_CS].base + c->rip) & 0xffffffffull;
-    n = cpu_peek_code(c, lin, r.insn, PIN_AUDIT_INSN_MAX);
-    r.insn_len = n > 0 ? (uint8_t)n : 0;
-    pin_audit_submit(a, &r);
+    n = cpu_peek_insn(c, lin, insn, PIN_AUDIT_INSN_MAX);
+
+    pthread_mutex_lock(&a->lock);
+    struct pin_audit_record *r = next_slot(a);
+    r->cpu_index = c->cpu_index;
+    r->cr = cr;
+    r->rip = c->rip;
+    r->cpl = c->cpl;
+    r->code_size = c->code_size;
+    r->old_val = old_val;
+    r->new_val = new_val;
+    r->pinned = crpin_mask(&c->pin, cr);
+    memcpy(r->insn, insn, sizeof r->insn);
+    r->insn_len = n > 0 ? (uint8_t)n : 0;
+    r->asm_text[0] = '\0';
+    unlock_and_emit(a, r, record_locked(a, r));
 }
 
 void pin_audit_flush(struct pin_audit *a)

@@ -95,7 +95,7 @@ void pin_audit_set_emit(struct pin_audit *a, pin_audit_emit_fn fn,
                         void *opaque);
 
 /* The cpu_bus.pin_violation hook: builds the record from the vCPU (index,
- * RIP, CPL, pinned mask, instruction bytes via cpu_peek_code) and submits
+ * RIP, CPL, pinned mask, instruction bytes via cpu_peek_insn) and submits
  * it. cr is 0 or 4; old_val is the current value, new_val the refused one. */
 void pin_audit_report(struct pin_audit *a, struct cpu *c, int cr,
                       uint64_t old_val, uint64_t new_val);

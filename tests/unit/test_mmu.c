@@ -4,7 +4,8 @@
  * page-crossing accesses and the self-modifying-code write path.
  *
  * Page tables are built by hand in a RAM buffer; faults are caught with
- * setjmp on c->fault_jmp (cpu_raise longjmps there). */
+ * CPU_SETJMP on a buffer that c->fault_jmp points to (cpu_raise jumps
+ * there). */
 #include <sys/mman.h>
 #include <time.h>
 
@@ -176,22 +177,24 @@ static void set_long(struct env *e)
 #define TRY(e, stmt)                                                         \
     ({                                                                       \
         volatile int r_ = -1;                                                \
-        jmp_buf saved_;                                                      \
-        memcpy(saved_, (e)->c->fault_jmp, sizeof(jmp_buf));                  \
+        cpu_jmp_buf jb_, *const saved_ = (e)->c->fault_jmp;                  \
         (e)->c->fault_vec = -1;                                              \
-        if (setjmp((e)->c->fault_jmp) == 0) {                                \
+        (e)->c->fault_jmp = &jb_;                                            \
+        if (CPU_SETJMP(jb_) == 0) {                                          \
             stmt;                                                            \
         } else {                                                             \
             r_ = (e)->c->fault_vec;                                          \
         }                                                                    \
-        memcpy((e)->c->fault_jmp, saved_, sizeof(jmp_buf));                  \
+        (e)->c->fault_jmp = saved_;                                          \
         r_;                                                                  \
     })
 
 /* At the top of every test: an unexpected fault fails the test. */
 #define GUARD(e)                                                             \
     do {                                                                     \
-        if (setjmp((e)->c->fault_jmp) != 0) {                                \
+        static cpu_jmp_buf guard_jb_;                                        \
+        (e)->c->fault_jmp = &guard_jb_;                                      \
+        if (CPU_SETJMP(guard_jb_) != 0) {                                    \
             printf("  FAIL %s:%d: unexpected exception %d err %#x cr2 %#llx\n", \
                    __FILE__, __LINE__, (e)->c->fault_vec,                    \
                    (unsigned)(e)->c->fault_err,                              \

@@ -42,7 +42,9 @@ static struct cpu *setup(int mode)
 static int try_cr(struct cpu *c, int cr, uint64_t v)
 {
     c->fault_vec = -1;
-    if (setjmp(c->fault_jmp))
+    static cpu_jmp_buf jb;
+    c->fault_jmp = &jb;
+    if (CPU_SETJMP(jb))
         return c->fault_vec;
     if (cr == 0)
         cpu_write_cr0(c, v);
@@ -56,7 +58,9 @@ static int try_cr(struct cpu *c, int cr, uint64_t v)
 static int try_op(struct cpu *c, op_fn fn, const struct insn *i)
 {
     c->fault_vec = -1;
-    if (setjmp(c->fault_jmp))
+    static cpu_jmp_buf jb;
+    c->fault_jmp = &jb;
+    if (CPU_SETJMP(jb))
         return c->fault_vec;
     fn(c, i);
     return -1;

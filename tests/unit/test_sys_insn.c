@@ -15,7 +15,9 @@ static int try_op(op_fn fn, const struct insn *i)
 {
     struct cpu *c = &h.c;
     c->fault_vec = -1;
-    if (setjmp(c->fault_jmp))
+    static cpu_jmp_buf jb;
+    c->fault_jmp = &jb;
+    if (CPU_SETJMP(jb))
         return c->fault_vec;
     fn(c, i);
     return -1;

@@ -14,7 +14,9 @@ static int try_op(struct cpu *c, op_fn fn)
 {
     struct insn i = {0};
     c->fault_vec = -1;
-    if (setjmp(c->fault_jmp))
+    static cpu_jmp_buf jb;
+    c->fault_jmp = &jb;
+    if (CPU_SETJMP(jb))
         return c->fault_vec;
     fn(c, &i);
     return -1;
