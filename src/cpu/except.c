@@ -90,8 +90,8 @@ static void deliver_real(struct cpu *c, int vec, uint64_t ret)
 
 /* Checks shared by both IDT formats: gate type, DPL for software
  * interrupts, present. Returns the gate's type. */
-static inline __attribute__((always_inline)) unsigned check_gate(struct cpu *c, const struct desc *g, int vec,
-                           int kind, bool lm)
+static inline __attribute__((always_inline)) unsigned
+check_gate(struct cpu *c, const struct desc *g, int vec, int kind, bool lm)
 {
     int ext = is_soft(kind) ? 0 : 1;
     int32_t ierr = vec * 8 + 2 + ext; /* IDT bit | EXT (SDM 6.13) */
@@ -110,8 +110,8 @@ static inline __attribute__((always_inline)) unsigned check_gate(struct cpu *c, 
 }
 
 /* The handler's code segment (SDM Vol 3A 6.12.1.1). */
-static inline __attribute__((always_inline)) void check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
-                             int ext, bool lm)
+static inline __attribute__((always_inline)) void
+check_handler_cs(struct cpu *c, uint16_t sel, struct desc *d, int ext, bool lm)
 {
     if ((sel & 0xfffc) == 0)
         sys_fault(c, EXC_GP, ext, "interrupt gate selects the null selector");
@@ -125,8 +125,8 @@ static inline __attribute__((always_inline)) void check_handler_cs(struct cpu *c
         sys_fault(c, EXC_NP, sel_err(sel) | ext, "handler CS not present");
 }
 
-static inline __attribute__((always_inline)) void load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d,
-                            unsigned cpl)
+static inline __attribute__((always_inline)) void
+load_handler_cs(struct cpu *c, uint16_t sel, struct desc *d, unsigned cpl)
 {
     if (!(d->hi & 0x100)) {
         desc_set_bits(c, sel, 1);
