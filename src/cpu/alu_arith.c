@@ -39,11 +39,18 @@ static ALWAYS_INLINE void alu_rm(struct cpu *c, const struct insn *i, int op,
         if (op != A_CMP)
             reg_set(c, i, i->rm, sz, r);
     } else {
-        uint64_t ea = insn_ea(c, i);
-        a = mem_read(c, i->seg, ea, sz);
-        r = alu_calc(op, a, b, cf, m);
-        if (op != A_CMP)
-            mem_write(c, i->seg, ea, sz, r);
+        uint64_t ea = ea_fast(c, i);
+        uint8_t *p = op != A_CMP ? mem_rmw_ptr(c, i->seg, ea, sz) : NULL;
+        if (likely(p != NULL)) {
+            a = rmw_load(p, sz);
+            r = alu_calc(op, a, b, cf, m);
+            rmw_store(p, sz, r);
+        } else {
+            a = mem_read(c, i->seg, ea, sz);
+            r = alu_calc(op, a, b, cf, m);
+            if (op != A_CMP)
+                mem_write(c, i->seg, ea, sz, r);
+        }
     }
     lf_set(&c->lf, alu_kind[op], sz, r, a, b);
 }
@@ -179,10 +186,17 @@ static ALWAYS_INLINE void incdec(struct cpu *c, const struct insn *i, bool dec)
         r = (dec ? a - 1 : a + 1) & m;
         reg_set(c, i, i->rm, sz, r);
     } else {
-        uint64_t ea = insn_ea(c, i);
-        a = mem_read(c, i->seg, ea, sz);
-        r = (dec ? a - 1 : a + 1) & m;
-        mem_write(c, i->seg, ea, sz, r);
+        uint64_t ea = ea_fast(c, i);
+        uint8_t *p = mem_rmw_ptr(c, i->seg, ea, sz);
+        if (likely(p != NULL)) {
+            a = rmw_load(p, sz);
+            r = (dec ? a - 1 : a + 1) & m;
+            rmw_store(p, sz, r);
+        } else {
+            a = mem_read(c, i->seg, ea, sz);
+            r = (dec ? a - 1 : a + 1) & m;
+            mem_write(c, i->seg, ea, sz, r);
+        }
     }
     lf_set(&c->lf, dec ? LF_DEC : LF_INC, sz, r, a, 1);
     c->lf.aux = cf;

@@ -315,6 +315,54 @@ static inline void mmu_write_lin(struct cpu *c, uint64_t lin, int size,
     mmu_write_slow(c, lin, size, v);
 }
 
+/* Read-modify-write fast path (ADD/INC/... to memory): the host bytes of a
+ * size-byte access at seg:off that the inline segment test and the write
+ * TLB both accept, else NULL, and the caller does mem_read() then
+ * mem_write(), which fault as needed. A write entry implies the read is
+ * allowed too: x86 paging has no write-only pages (SDM Vol 3A 4.6), and
+ * the inline test takes only writable data segments, which are readable.
+ * Never faults. */
+static inline uint8_t *mem_rmw_ptr(struct cpu *c, int seg, uint64_t off,
+                                   int size)
+{
+    uint64_t lin;
+    if (MMU_LIKELY(c->mode == MODE_LONG)) {
+        lin = off;
+        if ((unsigned)(seg - S_FS) < 2u)
+            lin += c->seg[seg].base;
+        if (!(lin + (1ull << 47) <= (1ull << 48) - (uint64_t)size))
+            return NULL;
+    } else {
+        const struct seg *s = &c->seg[seg];
+        unsigned need = SEG_ATTR_P | SEG_ATTR_S | 2u;
+        if ((s->attr & (need | 0xcu)) != need ||
+            off + (uint64_t)size - 1 > s->limit)
+            return NULL;
+        lin = (uint32_t)(s->base + off);
+    }
+    return mmu_tlb_hit(c, TLB_WRITE, mmu_ctx(c), lin, size);
+}
+
+static inline uint64_t rmw_load(const uint8_t *p, int size)
+{
+    switch (size) {
+    case 1: return *p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline void rmw_store(uint8_t *p, int size, uint64_t v)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; return;
+    case 2: { uint16_t w = (uint16_t)v; memcpy(p, &w, 2); return; }
+    case 4: { uint32_t w = (uint32_t)v; memcpy(p, &w, 4); return; }
+    default: memcpy(p, &v, 8); return;
+    }
+}
+
 static inline uint64_t mem_read(struct cpu *c, int seg, uint64_t off, int size)
 {
     return mmu_read_lin(c, mmu_seg_lin(c, seg, off, size, MMU_ACC_READ), size);

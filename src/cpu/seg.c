@@ -855,7 +855,7 @@ void op_syscall(struct cpu *c, const struct insn *i)
     seg_load_flat(c, S_SS, (uint16_t)(sel + 8), 0, false, false);
     cpu_set_eflags(c, (fl & ~(uint32_t)c->fmask & ~F_RF) | 2);
     c->next_rip = c->lstar;
-    cpu_update_mode(c);
+    cpu_mode_long64(c); /* from 64-bit mode (VM=0) to a 64-bit CS */
 }
 
 void op_sysret(struct cpu *c, const struct insn *i)
@@ -877,7 +877,10 @@ void op_sysret(struct cpu *c, const struct insn *i)
     seg_load_flat(c, S_SS, (uint16_t)((sel + 8) | 3), 3, false, false);
     cpu_set_eflags(c, ((uint32_t)c->regs[R_R11] & 0x3c7fd7u) | 2);
     c->next_rip = rip;
-    cpu_update_mode(c);
+    if (i->opsize == 8)
+        cpu_mode_long64(c); /* the mask keeps VM clear; CS.L = 1 */
+    else
+        cpu_update_mode(c);
 }
 
 void op_sysenter(struct cpu *c, const struct insn *i)
