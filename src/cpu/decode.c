@@ -728,6 +728,8 @@ opcode:;
     if ((f & D_F64) && (f & D_END) && !(f & D_GRP) &&
         fn != op_call_far_mem && fn != op_jmp_far_mem)
         i->flags |= INSN_F_NEARBR;
+    if (fn == op_jcc)
+        i->flags |= INSN_F_CONDBR;
     i->fn = specialise(fn, i);
     return p;
 #undef NEED

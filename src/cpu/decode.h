@@ -38,7 +38,7 @@ struct insn {
     uint8_t rep;      /* 0, 0xF2 (REPNE) or 0xF3 (REP/REPE) */
     uint8_t lock;     /* LOCK prefix present */
     uint8_t flags;    /* INSN_F_* */
-    uint8_t pad;
+    uint8_t after;    /* instructions after this one in its block (exec.c) */
     int32_t disp;     /* displacement (sign-extended) */
     uint64_t imm;     /* first immediate (sign- or zero-extended per opcode) */
     uint64_t imm2;    /* second immediate: ENTER level, far pointer selector */
@@ -47,6 +47,7 @@ struct insn {
 #define INSN_F_ENDBLOCK 0x02 /* decoded block ends after this instruction */
 #define INSN_F_SEGOVR   0x04 /* explicit segment override prefix */
 #define INSN_F_NEARBR   0x08 /* near branch: CS, mode and CPL unchanged */
+#define INSN_F_CONDBR   0x10 /* Jcc: a block may go on past it (exec.c) */
 
 /* Effective address (offset within i->seg) of the memory operand,
  * truncated to the address size. Valid when i->mod != 3. */

@@ -3,7 +3,9 @@
  * A block is a straight run of decoded instructions inside one guest
  * page, keyed by the physical address of its first byte and the code size
  * (16/32/64). It ends at a branch or system instruction
- * (INSN_F_ENDBLOCK), at the page end, or after BLOCK_MAX instructions.
+ * (INSN_F_ENDBLOCK), at the page end, or after BLOCK_MAX instructions;
+ * but it goes on past a Jcc, which, taken, leaves it early (a side exit:
+ * one block covers a fall-through path of several basic blocks).
  * Blocks live in one arena; a flush resets it (and bumps ic->epoch). Per
  * RAM page we keep the list of blocks decoded from it, so a store into the
  * page (icache_invalidate_page, called by the MMU's slow write path) drops
@@ -59,6 +61,9 @@ struct slink {
     uint64_t lin;
     struct block *to;
 };
+/* A block spans several basic blocks (it goes on past a Jcc that is not
+ * taken), so it may have a successor per Jcc plus its end. */
+#define NEXT_SLOTS 2
 
 struct block {
     uint64_t phys;        /* physical address of the first byte */
@@ -69,7 +74,8 @@ struct block {
     bool chains;          /* ends in a near branch or runs into the next */
     uint16_t n;           /* instructions */
     struct blink link[2];
-    struct slink next[2]; /* if chains */
+    uint8_t next_rr;      /* next[] slot to replace next */
+    struct slink next[NEXT_SLOTS]; /* if chains */
     struct insn insns[];
 };
 
@@ -286,11 +292,16 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
         }
         off += len;
         n++;
-        if (i->flags & INSN_F_ENDBLOCK)
+        /* A Jcc ends the block only at its end: taken, it leaves early (a
+         * side exit); not taken, the block goes on along the fall-through
+         * path, so one block spans several basic blocks. */
+        if ((i->flags & (INSN_F_ENDBLOCK | INSN_F_CONDBR)) == INSN_F_ENDBLOCK)
             break;
     }
     if (n == 0)
         return NULL;
+    for (unsigned k = 0; k < n; k++)
+        b->insns[k].after = (uint8_t)(n - 1 - k);
     thread_block(b->insns, n);
     b->phys = phys;
     b->code_size = (uint8_t)cs;
@@ -301,7 +312,9 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
         b->chains = (last->flags & INSN_F_NEARBR) || !(last->flags & INSN_F_ENDBLOCK);
     }
     memset(b->link, 0, sizeof(b->link));
-    b->next[0] = b->next[1] = (struct slink){ NO_LIN, &no_block };
+    for (int k = 0; k < NEXT_SLOTS; k++)
+        b->next[k] = (struct slink){ NO_LIN, &no_block };
+    b->next_rr = 0;
     ic->used += block_bytes(n);
 
     unsigned h = hash_of(phys, cs);
@@ -321,9 +334,13 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     return b;
 }
 
-static void ic_prev_reset(struct cpu *c)
+/* b's same-page link for linear address lin, or NULL. */
+static inline const struct slink *next_link(const struct block *b, uint64_t lin)
 {
-    c->ic->prev = NULL;
+    for (int k = 0; k < NEXT_SLOTS; k++)
+        if (b->next[k].lin == lin)
+            return &b->next[k];
+    return NULL;
 }
 
 static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
@@ -333,6 +350,56 @@ static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
             return b;
     return NULL;
 }
+
+/* The chain loop's slow path: b's successor at linear address nlin when
+ * no same-page link has it (b chains, entered at lin). On lin's page the
+ * successor's physical address follows from b's, as the translation has
+ * not changed since b was entered, so the hash table finds it and a link
+ * is made. On another page, a link the fetch TLB confirms, or a lookup of
+ * the address the TLB gives. NULL: leave it to step() (a block to decode,
+ * a TLB miss, code outside RAM). */
+static __attribute__((noinline)) struct block *
+chain_miss(struct cpu *c, struct block *b, uint64_t lin, uint64_t nlin)
+{
+    struct icache *ic = c->ic;
+    struct block *to;
+    if (((nlin ^ lin) >> 12) == 0) {
+        to = lookup(ic, (b->phys & ~0xfffull) | (nlin & 0xfff), c->code_size);
+        if (to) {
+            struct slink *s = (struct slink *)next_link(b, nlin);
+            if (!s) {
+                s = &b->next[b->next_rr];
+                b->next_rr = (uint8_t)((b->next_rr + 1) % NEXT_SLOTS);
+            }
+            s->lin = nlin;
+            s->to = to;
+        }
+        return to;
+    }
+    unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
+    const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, nlin, 1);
+    uint64_t rip = c->rip;
+    if (!p || (uint64_t)(p - c->ram) >> 12 >= ic->npages)
+        return NULL;
+    struct blink *l = &b->link[b->link[0].rip == rip ? 0 : 1];
+    if (l->rip == rip && l->host == p && l->to && !l->to->dead &&
+        l->to->code_size == c->code_size)
+        return l->to;
+    to = lookup(ic, (uint64_t)(p - c->ram), c->code_size);
+    if (to) {
+        l = &b->link[b->link[0].to && b->link[0].rip != rip ? 1 : 0];
+        l->rip = rip;
+        l->to = to;
+        l->host = p;
+    }
+    return to;
+}
+
+static void ic_prev_reset(struct cpu *c)
+{
+    c->ic->prev = NULL;
+}
+
 
 /* ---- execution ---- */
 
@@ -392,9 +459,11 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
         c->next_rip = rip;
         i->fn(c, i);
         i++;
+        if (unlikely(c->next_rip != rip))
+            break; /* a Jcc inside the block was taken */
     } while (i < ic->end);
     bool whole = ic->end != NULL;
-    c->icount += whole ? n : (uint64_t)(i - b->insns); /* n: no division */
+    c->icount += (uint64_t)(i - b->insns);
     c->block_stop = 0;
     ic->cur = NULL;
     c->rip = c->next_rip & ip_mask(c->code_size);
@@ -481,8 +550,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
      * needs no TLB probe. */
     if (prev && ((lin ^ ic->prev_lin) >> 12) == 0 && ic->prev_epoch == ic->epoch &&
         prev->code_size == c->code_size) {
-        const struct slink *l = &prev->next[prev->next[0].lin == lin ? 0 : 1];
-        if (likely(l->lin == lin) && !l->to->dead) {
+        const struct slink *l = next_link(prev, lin);
+        if (likely(l != NULL) && !l->to->dead) {
             b = l->to;
             goto run;
         }
@@ -523,8 +592,11 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
             l->to = b;
             l->host = p;
             if (((lin ^ ic->prev_lin) >> 12) == 0 && ((prev->phys ^ phys) >> 12) == 0) {
-                struct slink *s = &prev->next[!prev->next[0].to->dead &&
-                                              prev->next[0].lin != lin];
+                struct slink *s = (struct slink *)next_link(prev, lin);
+                if (!s) {
+                    s = &prev->next[prev->next_rr];
+                    prev->next_rr = (uint8_t)((prev->next_rr + 1) % NEXT_SLOTS);
+                }
                 s->lin = lin;
                 s->to = b;
             }
@@ -560,10 +632,13 @@ run:
          * run_loop(): run it without going round run_loop(). Links join
          * blocks of one code size (see the linking above). */
         uint64_t nlin = (cs_base + c->rip) & lmask;
-        const struct slink *l = &b->next[b->next[0].lin == nlin ? 0 : 1];
-        struct block *to = l->to;
-        if (unlikely(l->lin != nlin || ((nlin ^ lin) >> 12) != 0 ||
-                     to->dead || c->icount >= end || c->exit_request)) {
+        const struct slink *l = next_link(b, nlin);
+        struct block *to;
+        if (likely(l != NULL) && ((nlin ^ lin) >> 12) == 0 && !l->to->dead)
+            to = l->to;
+        else
+            to = chain_miss(c, b, lin, nlin);
+        if (unlikely(!to || c->icount >= end || c->exit_request)) {
             ic->prev = b;
             ic->prev_lin = lin;
             ic->prev_epoch = ic->epoch;

@@ -249,9 +249,11 @@ THREADED_LAST(op_loop)
 THREADED_LAST(op_loope)
 THREADED_LAST(op_loopne)
 THREADED_LAST(op_jcxz)
-/* Jcc twins: the last instruction of its block, so no next_rip; c->rip
- * stays on the Jcc until the target is known to be canonical, so a #GP
- * names it. */
+/* Jcc twins. A Jcc need not end its block (exec.c): taken, it leaves the
+ * block at once, and takes back from icount the instructions after it,
+ * which exec_block() counts with the whole block; not taken, the block
+ * goes on (at the end, into the sentinel). c->rip stays on the Jcc until
+ * the target is known to be canonical, so a #GP names it; no next_rip. */
 #define JCC_T(n)                                                           \
     static void t_op_jcc_##n(struct cpu *c, const struct insn *i)          \
     {                                                                      \
@@ -259,8 +261,12 @@ THREADED_LAST(op_jcxz)
         if (lf_cond(&c->lf, n)) {                                          \
             next = (next + i->imm) & size_mask(i->opsize);                 \
             check_target(c, next);                                         \
+            c->rip = next;                                                 \
+            c->icount -= i->after;                                         \
+            return;                                                        \
         }                                                                  \
         c->rip = next;                                                     \
+        i[1].run(c, i + 1);                                                \
     }
 JCC_T(0) JCC_T(1) JCC_T(2) JCC_T(3) JCC_T(4) JCC_T(5) JCC_T(6) JCC_T(7)
 JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)

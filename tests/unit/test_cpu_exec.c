@@ -288,11 +288,19 @@ static size_t fl_insn(uint8_t *p)
             p[n++] = 7;
         }
         break;
-    case 12: /* Jcc +0: ends the block, reads flags */
+    case 12: { /* Jcc over the next instruction: reads flags; inside a
+                * block, taken it leaves the block early (a side exit) */
+        uint8_t next[16];
+        size_t len = 0;
+        while (len == 0 || next[0] == 0x9c) /* not PUSHF; POP: the stack */
+            len = fl_insn(next);
         n = 0;
         p[n++] = (uint8_t)(0x70 | xs() % 16);
-        p[n++] = 0;
+        p[n++] = (uint8_t)len;
+        memcpy(p + n, next, len);
+        n += len;
         break;
+    }
     default: /* PUSHF; POP r */
         n = 0;
         p[n++] = 0x9c;
@@ -318,7 +326,7 @@ TEST(dead_flag_elimination_matches_plain_handlers)
     static struct harness a, b;
     int bad = 0;
     for (int t = 0; t < 400 && !bad; t++) {
-        uint8_t code[512];
+        uint8_t code[2048];
         size_t len = 0;
         int count = 8 + (int)(xs() % 40);
         for (int k = 0; k < count; k++)
