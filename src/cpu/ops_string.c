@@ -4,6 +4,8 @@
  * instruction carries on. A REP op also stops by itself after a bounded
  * number of iterations (and restarts: next_rip = rip) so that interrupts
  * and the run budget are honoured; the decoder ends its block there. */
+#include <string.h>
+
 #include "ops.h"
 
 #define REP_CHUNK 4096
@@ -68,9 +70,79 @@ static bool stos1(struct cpu *c, const struct insn *i, int64_t d)
     return true;
 }
 
+/* REP STOS upwards (DF=0), the way kernels clear BSS and pages: each run
+ * of whole elements inside one page that the inline segment test and the
+ * write TLB accept (RAM, D set, no decoded code there: mem_rmw_ptr) is
+ * filled at once; on a miss one element goes the slow way, which fills
+ * the TLB (or faults, with rDI/rCX committed as REP_LOOP leaves them).
+ * Stops after a second miss in a row (REP_LOOP does the rest one by one)
+ * and after 64 KiB, to take interrupts as REP_LOOP does. Returns the
+ * bytes done. */
+#define STOS_FAST_MAX 0x10000u
+
+/* One element as REP_LOOP does it: store (may fault), then rDI, rCX. */
+static void stos_one(struct cpu *c, const struct insn *i)
+{
+    stos1(c, i, i->opsize);
+    areg_step(c, i, R_RCX, -1);
+}
+
+static uint64_t stos_fast(struct cpu *c, const struct insn *i)
+{
+    int sz = i->opsize;
+    uint64_t v = reg_get(c, i, R_RAX, sz), done = 0;
+    bool missed = false;
+    while (done < STOS_FAST_MAX) {
+        uint64_t cnt = areg(c, i, R_RCX), di = areg(c, i, R_RDI);
+        uint64_t lin = c->mode == MODE_LONG ? di : c->seg[S_ES].base + di;
+        uint64_t room = 0x1000 - (lin & 0xfff);  /* bytes left in the page */
+        uint64_t wrap = addr_mask(i) - di + 1;    /* before rDI wraps */
+        uint64_t n = room / (unsigned)sz;
+        if (wrap / (unsigned)sz < n)
+            n = wrap / (unsigned)sz;
+        if (cnt < n)
+            n = cnt;
+        if (cnt == 0)
+            break;
+        if (n == 0) { /* the element crosses the page or wraps rDI */
+            stos_one(c, i);
+            done += (unsigned)sz;
+            continue;
+        }
+        uint8_t *p = mem_rmw_ptr(c, S_ES, di, (int)(n * (unsigned)sz));
+        if (!p) {
+            /* a TLB miss (a new page) or not RAM: one element the slow
+             * way, which walks and fills the TLB, or faults; then retry
+             * once, and leave the rest to REP_LOOP if that misses too */
+            if (missed)
+                break;
+            missed = true;
+            stos_one(c, i);
+            done += (unsigned)sz;
+            continue;
+        }
+        missed = false;
+        if (sz == 1) {
+            memset(p, (int)v, n);
+        } else {
+            for (uint64_t k = 0; k < n; k++)
+                memcpy(p + k * (unsigned)sz, &v, (size_t)sz); /* little-endian */
+        }
+        areg_step(c, i, R_RDI, (int64_t)(n * (unsigned)sz));
+        areg_step(c, i, R_RCX, -(int64_t)n);
+        done += n * (unsigned)sz;
+    }
+    return done;
+}
+
 void op_stos(struct cpu *c, const struct insn *i)
 {
     int64_t d = step(c, i);
+    if (i->rep && d > 0 && stos_fast(c, i) >= STOS_FAST_MAX &&
+        areg(c, i, R_RCX) != 0) {
+        c->next_rip = c->rip; /* more to do: resume, as REP_LOOP does */
+        return;
+    }
     REP_LOOP(c, i, stos1(c, i, d));
 }
 

@@ -302,7 +302,50 @@ TEST(xlat_reads_table)
     h_free(&h);
 }
 
+/* REP STOSD upwards over 16 pages (stos_fast: a page at a time),
+ * misaligned so that an element straddles each page boundary, into the
+ * unmapped page at 4 MiB: the straddling element there faults, and every
+ * element before it is written and counted, as one by one. */
+GUEST_ASM(stos_pages, ".code64",
+          "cld\n mov $0x3f0002, %rdi\n mov $0x11223344, %eax\n mov $0x10000, %ecx\n"
+          "stos_pages_at: rep stosl\n hlt");
+extern const uint8_t stos_pages_at[];
+TEST(rep_stos_fills_pages_and_faults_at_the_crossing_element)
+{
+    run(H_LONG, stos_pages, GUEST_LEN(stos_pages));
+    CHECK_EQ(h_vector(&h), EXC_PF);
+    CHECK_EQ(h_frame(&h, 1), H_CODE + (uint64_t)(stos_pages_at - stos_pages));
+    CHECK_EQ(h.c.cr2, 0x400000);
+    /* (0x400000 - 0x3f0002) / 4: 16383 whole dwords fit before 4 MiB */
+    CHECK_EQ(h.c.regs[R_RCX], 0x10000 - 16383);
+    CHECK_EQ(h.c.regs[R_RDI], 0x3ffffe);
+    CHECK_EQ(h_r32(&h, 0x3f0002), 0x11223344);
+    CHECK_EQ(h_r32(&h, 0x3f0ffe), 0x11223344); /* straddles a page */
+    CHECK_EQ(h_r32(&h, 0x3ffffa), 0x11223344);
+    CHECK_EQ(h_r16(&h, 0x3ffffe), 0);
+    CHECK_EQ(h_r16(&h, 0x3f0000), 0);
+    h_free(&h);
+}
+
+/* A fill that ends inside a page leaves the next byte alone. */
+GUEST_ASM(stos_short, ".code64",
+          "cld\n mov $0x100ffc, %rdi\n mov $0xaabbccdd, %eax\n mov $3, %ecx\n"
+          "rep stosl\n hlt");
+TEST(rep_stos_stops_at_the_count)
+{
+    run(H_LONG, stos_short, GUEST_LEN(stos_short));
+    CHECK_EQ(h_vector(&h), H_NOVEC);
+    CHECK_EQ(h.c.regs[R_RCX], 0);
+    CHECK_EQ(h.c.regs[R_RDI], 0x101008);
+    CHECK_EQ(h_r32(&h, 0x100ffc), 0xaabbccdd);
+    CHECK_EQ(h_r32(&h, 0x101004), 0xaabbccdd);
+    CHECK_EQ(h_r32(&h, 0x101008), 0);
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
+    T(rep_stos_fills_pages_and_faults_at_the_crossing_element),
+    T(rep_stos_stops_at_the_count),
     T(rep_movsb_forward_and_stosd_backward),
     T(repne_scasb_and_repe_cmpsb_stop_on_condition),
     T(rep_movs_fault_keeps_registers_consistent),
