@@ -351,6 +351,18 @@ static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
     return NULL;
 }
 
+/* Link b to its same-page successor to at lin (the slink rule above). */
+static void set_next_link(struct block *b, uint64_t lin, struct block *to)
+{
+    struct slink *s = (struct slink *)next_link(b, lin);
+    if (!s) {
+        s = &b->next[b->next_rr];
+        b->next_rr = (uint8_t)((b->next_rr + 1) % NEXT_SLOTS);
+    }
+    s->lin = lin;
+    s->to = to;
+}
+
 /* The chain loop's slow path: b's successor at linear address nlin when
  * no same-page link has it (b chains, entered at lin). On lin's page the
  * successor's physical address follows from b's, as the translation has
@@ -365,15 +377,8 @@ chain_miss(struct cpu *c, struct block *b, uint64_t lin, uint64_t nlin)
     struct block *to;
     if (((nlin ^ lin) >> 12) == 0) {
         to = lookup(ic, (b->phys & ~0xfffull) | (nlin & 0xfff), c->code_size);
-        if (to) {
-            struct slink *s = (struct slink *)next_link(b, nlin);
-            if (!s) {
-                s = &b->next[b->next_rr];
-                b->next_rr = (uint8_t)((b->next_rr + 1) % NEXT_SLOTS);
-            }
-            s->lin = nlin;
-            s->to = to;
-        }
+        if (to)
+            set_next_link(b, nlin, to);
         return to;
     }
     unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
@@ -591,15 +596,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
             l->rip = c->rip;
             l->to = b;
             l->host = p;
-            if (((lin ^ ic->prev_lin) >> 12) == 0 && ((prev->phys ^ phys) >> 12) == 0) {
-                struct slink *s = (struct slink *)next_link(prev, lin);
-                if (!s) {
-                    s = &prev->next[prev->next_rr];
-                    prev->next_rr = (uint8_t)((prev->next_rr + 1) % NEXT_SLOTS);
-                }
-                s->lin = lin;
-                s->to = b;
-            }
+            if (((lin ^ ic->prev_lin) >> 12) == 0 && ((prev->phys ^ phys) >> 12) == 0)
+                set_next_link(prev, lin, b);
         }
     }
 run:

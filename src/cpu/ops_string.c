@@ -80,6 +80,23 @@ static bool stos1(struct cpu *c, const struct insn *i, int64_t d)
  * bytes done. */
 #define STOS_FAST_MAX 0x10000u
 
+/* bytes (a multiple of sz) at p := the sz-byte value v over and over */
+static void fill(uint8_t *p, uint64_t v, int sz, uint64_t bytes)
+{
+    static const uint64_t rep[9] = { [1] = 0x0101010101010101ull,
+                                     [2] = 0x0001000100010001ull,
+                                     [4] = 0x0000000100000001ull, [8] = 1 };
+    uint64_t pat = v * rep[sz]; /* v repeated across 8 bytes */
+    if (pat == (uint8_t)pat * rep[1]) { /* all bytes alike: zero, say */
+        memset(p, (int)(uint8_t)pat, bytes);
+        return;
+    }
+    uint64_t k = 0;
+    for (; k + 8 <= bytes; k += 8) /* 8 is a multiple of sz: in phase */
+        memcpy(p + k, &pat, 8);
+    memcpy(p + k, &pat, bytes - k); /* little-endian: the first elements */
+}
+
 /* One element as REP_LOOP does it: store (may fault), then rDI, rCX. */
 static void stos_one(struct cpu *c, const struct insn *i)
 {
@@ -122,12 +139,7 @@ static uint64_t stos_fast(struct cpu *c, const struct insn *i)
             continue;
         }
         missed = false;
-        if (sz == 1) {
-            memset(p, (int)v, n);
-        } else {
-            for (uint64_t k = 0; k < n; k++)
-                memcpy(p + k * (unsigned)sz, &v, (size_t)sz); /* little-endian */
-        }
+        fill(p, v, sz, n * (unsigned)sz);
         areg_step(c, i, R_RDI, (int64_t)(n * (unsigned)sz));
         areg_step(c, i, R_RCX, -(int64_t)n);
         done += n * (unsigned)sz;
