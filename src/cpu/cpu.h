@@ -212,6 +212,8 @@ struct cpu {
     uint32_t eflags;     /* all other EFLAGS bits (bit 1 always set) */
     uint8_t block_stop;  /* exec.c: 1 = end the running block (a store hit
                             its code, a device was written), 2 = it ended */
+    uint8_t loop_left;   /* exec.c: passes a self-loop block may still add */
+    uint64_t run_end;    /* exec.c: icount at which this cpu_run() ends */
 
     struct seg seg[S_NSEG];
     struct dtr gdtr, idtr;

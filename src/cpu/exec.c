@@ -292,10 +292,13 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
         }
         off += len;
         n++;
-        /* A Jcc ends the block only at its end: taken, it leaves early (a
+        /* A forward Jcc does not end the block: taken, it leaves early (a
          * side exit); not taken, the block goes on along the fall-through
-         * path, so one block spans several basic blocks. */
-        if ((i->flags & (INSN_F_ENDBLOCK | INSN_F_CONDBR)) == INSN_F_ENDBLOCK)
+         * path, so one block spans several basic blocks. A backward Jcc
+         * (a loop, mostly taken) still ends it: a side exit costs more
+         * than the block end it replaces. */
+        if ((i->flags & INSN_F_ENDBLOCK) &&
+            (!(i->flags & INSN_F_CONDBR) || (int64_t)i->imm < 0))
             break;
     }
     if (n == 0)
@@ -303,6 +306,15 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
     for (unsigned k = 0; k < n; k++)
         b->insns[k].after = (uint8_t)(n - 1 - k);
     thread_block(b->insns, n);
+    {
+        /* a loop onto itself: Jcc back to the first byte, no IP truncation */
+        struct insn *last = &b->insns[n - 1];
+        if ((last->flags & INSN_F_CONDBR) && last->run == t_op_jcc_by_cc[last->opcode & 15] &&
+            last->opsize == cs && (int64_t)off + (int64_t)last->imm == 0) {
+            last->imm2 = n;
+            last->run = t_op_jcc_loop_by_cc[last->opcode & 15];
+        }
+    }
     b->phys = phys;
     b->code_size = (uint8_t)cs;
     b->n = (uint16_t)n;
@@ -605,6 +617,7 @@ run:
         /* -d exec: one block per trip round run_loop(), each one logged */
         log_printf(c->log, "Trace %d: [%016" PRIx64 "/%016" PRIx64 "]\n",
                    c->cpu_index, c->seg[S_CS].base, c->rip);
+        c->loop_left = 0; /* a self-loop block returns after each pass */
         if (exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) &&
             b->chains) {
             ic->prev = b;
@@ -630,11 +643,9 @@ run:
          * run_loop(): run it without going round run_loop(). Links join
          * blocks of one code size (see the linking above). */
         uint64_t nlin = (cs_base + c->rip) & lmask;
-        const struct slink *l = next_link(b, nlin);
-        struct block *to;
-        if (likely(l != NULL) && ((nlin ^ lin) >> 12) == 0 && !l->to->dead)
-            to = l->to;
-        else
+        const struct slink *l = &b->next[b->next[0].lin == nlin ? 0 : 1];
+        struct block *to = l->to;
+        if (unlikely(l->lin != nlin || ((nlin ^ lin) >> 12) != 0 || to->dead))
             to = chain_miss(c, b, lin, nlin);
         if (unlikely(!to || c->icount >= end || c->exit_request)) {
             ic->prev = b;
@@ -824,6 +835,7 @@ enum cpu_exit cpu_run(struct cpu *c, uint64_t max_insns)
     const uint64_t end = c->icount + max_insns;
     cpu_jmp_buf jb, *const outer = c->fault_jmp;
 
+    c->run_end = end;
     c->ic->prev = NULL; /* the host may have changed anything in between */
     c->fault_jmp = &jb;
     if (CPU_SETJMP(jb)) {

@@ -257,6 +257,8 @@ OP(op_movs); OP(op_cmps); OP(op_stos); OP(op_lods); OP(op_scas);
 THREADED_OPS(THREADED_DECL)
 #undef THREADED_DECL
 extern const op_fn t_op_jcc_by_cc[16];
+/* Jcc twins for a block that loops to its own start (exec.c) */
+extern const op_fn t_op_jcc_loop_by_cc[16];
 
 /* Threaded handlers whose flags liveness can drop (threaded.c): X(name,
  * flags written). Each has a flag-free twin tn_<name>; CMP/TEST use

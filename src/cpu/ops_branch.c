@@ -262,7 +262,8 @@ THREADED_LAST(op_jcxz)
             next = (next + i->imm) & size_mask(i->opsize);                 \
             check_target(c, next);                                         \
             c->rip = next;                                                 \
-            c->icount -= i->after;                                         \
+            if (i->after) /* not at the end: no icount round trip there */ \
+                c->icount -= i->after;                                     \
             return;                                                        \
         }                                                                  \
         c->rip = next;                                                     \
@@ -270,6 +271,49 @@ THREADED_LAST(op_jcxz)
     }
 JCC_T(0) JCC_T(1) JCC_T(2) JCC_T(3) JCC_T(4) JCC_T(5) JCC_T(6) JCC_T(7)
 JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)
+
+/* The Jcc that ends a block and jumps back to the block's first
+ * instruction (exec.c build_block(): imm2 = the block's length). Taken, it
+ * counts the pass just done and runs the block again at once instead of
+ * returning to the chain loop, while: the next pass fits in the run's
+ * budget, nothing asked the block to end (block_stop: a device access, a
+ * store into the code), the host wants nothing (exit_request), and at
+ * most 64 times per entry, which bounds the stack where a call in tail
+ * position is not a jump (-O1, sanitizers). Nothing else can raise an
+ * event inside a chain (exec.c step()). exec_block() counts the last pass. */
+#define LOOP_PASSES 64
+#define JCC_LOOP(n)                                                        \
+    static void t_op_jcc_loop_##n(struct cpu *c, const struct insn *i)     \
+    {                                                                      \
+        uint64_t next = c->rip + i->len;                                   \
+        if (lf_cond(&c->lf, n)) {                                          \
+            next = (next + i->imm) & size_mask(i->opsize);                 \
+            check_target(c, next);                                         \
+            c->rip = next;                                                 \
+            uint64_t done = c->icount + i->imm2;                           \
+            if (likely(done + i->imm2 <= c->run_end && !c->block_stop &&   \
+                       !c->exit_request && c->loop_left)) {                \
+                c->loop_left--;                                            \
+                c->icount = done;                                          \
+                const struct insn *first = i + 1 - i->imm2;                \
+                first->run(c, first);                                      \
+                return;                                                    \
+            }                                                              \
+            c->loop_left = LOOP_PASSES; /* the stack is unwound from here */ \
+            return;                                                        \
+        }                                                                  \
+        c->rip = next;                                                     \
+        i[1].run(c, i + 1);                                                \
+    }
+JCC_LOOP(0) JCC_LOOP(1) JCC_LOOP(2) JCC_LOOP(3) JCC_LOOP(4) JCC_LOOP(5)
+JCC_LOOP(6) JCC_LOOP(7) JCC_LOOP(8) JCC_LOOP(9) JCC_LOOP(10) JCC_LOOP(11)
+JCC_LOOP(12) JCC_LOOP(13) JCC_LOOP(14) JCC_LOOP(15)
+const op_fn t_op_jcc_loop_by_cc[16] = {
+    t_op_jcc_loop_0, t_op_jcc_loop_1, t_op_jcc_loop_2, t_op_jcc_loop_3,
+    t_op_jcc_loop_4, t_op_jcc_loop_5, t_op_jcc_loop_6, t_op_jcc_loop_7,
+    t_op_jcc_loop_8, t_op_jcc_loop_9, t_op_jcc_loop_10, t_op_jcc_loop_11,
+    t_op_jcc_loop_12, t_op_jcc_loop_13, t_op_jcc_loop_14, t_op_jcc_loop_15,
+};
 const op_fn t_op_jcc_by_cc[16] = {
     t_op_jcc_0, t_op_jcc_1, t_op_jcc_2, t_op_jcc_3, t_op_jcc_4, t_op_jcc_5,
     t_op_jcc_6, t_op_jcc_7, t_op_jcc_8, t_op_jcc_9, t_op_jcc_10, t_op_jcc_11,

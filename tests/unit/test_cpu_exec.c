@@ -381,7 +381,50 @@ TEST(flags_are_exact_at_a_fault_inside_a_block)
     h_free(&h);
 }
 
+/* A block that jumps back to its own start runs pass after pass inside
+ * the Jcc twin (ops_branch.c JCC_LOOP): the run budget still ends it on
+ * the exact instruction, and a fault in a later pass names the right
+ * instruction and counts every pass before it. */
+GUEST_ASM(self_loop, ".code64",
+          "mov $1000, %ecx\n"
+          "1: dec %ecx\n jnz 1b\n"
+          "hlt");
+TEST(self_loop_block_stops_at_the_budget)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, self_loop, GUEST_LEN(self_loop));
+    CHECK_EQ(h_run_n(&h, 777), CPU_EXIT_BUDGET);
+    CHECK_EQ(h.c.icount, 777);
+    CHECK_EQ(h.c.regs[R_RCX], 1000 - 388); /* MOV, then 388 passes */
+    CHECK_EQ(h.c.rip, H_CODE + 5);         /* at the DEC */
+    CHECK_EQ(h_run(&h), CPU_EXIT_HLT);
+    CHECK_EQ(h.c.icount, 1 + 2000 + 1);
+    CHECK_EQ(h.c.regs[R_RCX], 0);
+    h_free(&h);
+}
+
+GUEST_ASM(self_loop_fault, ".code64",
+          "mov $0x3f0000, %eax\n mov $100, %ecx\n"
+          "1: mov (%rax), %rbx\n add $0x1000, %rax\n dec %ecx\n"
+          "self_loop_fault_jnz: jnz 1b\n"
+          "hlt");
+extern const uint8_t self_loop_fault_jnz[];
+TEST(fault_in_a_later_pass_of_a_self_loop)
+{
+    h_init(&h, H_LONG);
+    h_load(&h, self_loop_fault, GUEST_LEN(self_loop_fault));
+    h_run(&h);
+    CHECK_EQ(h_vector(&h), EXC_PF);
+    CHECK_EQ(h.c.cr2, 0x400000); /* the 17th pass: 16 pages were mapped */
+    CHECK_EQ(h_frame(&h, 1), H_CODE + 10); /* its MOV (%rax) */
+    CHECK_EQ(h.c.regs[R_RCX], 100 - 16);
+    /* 2 MOVs + 16 passes of 4 before the fault; then the stub's 2 */
+    CHECK_EQ(h.c.icount, 2 + 16 * 4 + 2);
+    h_free(&h);
+}
+
 static const struct unit_test tests[] = {
+    T(self_loop_block_stops_at_the_budget), T(fault_in_a_later_pass_of_a_self_loop),
     T(flags_are_exact_at_a_fault_inside_a_block),
     T(dead_flag_elimination_matches_plain_handlers),
     T(single_step_trap_after_next_instruction),
