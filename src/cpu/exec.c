@@ -363,6 +363,30 @@ static inline struct block *lookup(struct icache *ic, uint64_t phys, int cs)
     return NULL;
 }
 
+/* b's link for IP rip whose code the fetch TLB now maps at host byte p,
+ * if its block still lives and has code size cs. Any block, also one that
+ * ended in a system instruction: the probe just translated the IP in the
+ * current context, and the link holds only if that gives the host byte it
+ * was made with. */
+static inline struct block *blink_find(const struct block *b, uint64_t rip,
+                                       const uint8_t *p, int cs)
+{
+    const struct blink *l = &b->link[b->link[0].rip == rip ? 0 : 1];
+    if (l->rip == rip && l->host == p && l->to && !l->to->dead &&
+        l->to->code_size == cs)
+        return l->to;
+    return NULL;
+}
+
+static void blink_set(struct block *b, uint64_t rip, struct block *to,
+                      const uint8_t *p)
+{
+    struct blink *l = &b->link[b->link[0].to && b->link[0].rip != rip ? 1 : 0];
+    l->rip = rip;
+    l->to = to;
+    l->host = p;
+}
+
 /* Link b to its same-page successor to at lin (the slink rule above). */
 static void set_next_link(struct block *b, uint64_t lin, struct block *to)
 {
@@ -395,20 +419,11 @@ chain_miss(struct cpu *c, struct block *b, uint64_t lin, uint64_t nlin)
     }
     unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
     const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, nlin, 1);
-    uint64_t rip = c->rip;
     if (!p || (uint64_t)(p - c->ram) >> 12 >= ic->npages)
         return NULL;
-    struct blink *l = &b->link[b->link[0].rip == rip ? 0 : 1];
-    if (l->rip == rip && l->host == p && l->to && !l->to->dead &&
-        l->to->code_size == c->code_size)
-        return l->to;
-    to = lookup(ic, (uint64_t)(p - c->ram), c->code_size);
-    if (to) {
-        l = &b->link[b->link[0].to && b->link[0].rip != rip ? 1 : 0];
-        l->rip = rip;
-        l->to = to;
-        l->host = p;
-    }
+    to = blink_find(b, c->rip, p, c->code_size);
+    if (!to && (to = lookup(ic, (uint64_t)(p - c->ram), c->code_size)))
+        blink_set(b, c->rip, to, p);
     return to;
 }
 
@@ -576,12 +591,8 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
     unsigned ctx = c->cpl == 3 ? TLB_CTX_USER : TLB_CTX_SUP;
     const uint8_t *p = mmu_tlb_hit(c, TLB_FETCH, ctx, lin, 1);
     if (likely(p != NULL)) {
-        if (prev && ic->prev_epoch == ic->epoch) {
-            struct blink *l = &prev->link[prev->link[0].rip == c->rip ? 0 : 1];
-            if (l->rip == c->rip && l->host == p && l->to && !l->to->dead &&
-                l->to->code_size == c->code_size)
-                b = l->to;
-        }
+        if (prev && ic->prev_epoch == ic->epoch)
+            b = blink_find(prev, c->rip, p, c->code_size);
         phys = (uint64_t)(p - c->ram);
     } else {
         uint8_t byte;
@@ -604,10 +615,7 @@ static inline __attribute__((always_inline)) void step(struct cpu *c, uint64_t e
         /* link prev -> b (prev survived: no flush since it ran) */
         if (prev && p && ic->prev_epoch == ic->epoch &&
             prev->code_size == b->code_size) {
-            struct blink *l = &prev->link[prev->link[0].to && prev->link[0].rip != c->rip ? 1 : 0];
-            l->rip = c->rip;
-            l->to = b;
-            l->host = p;
+            blink_set(prev, c->rip, b, p);
             if (((lin ^ ic->prev_lin) >> 12) == 0 && ((prev->phys ^ phys) >> 12) == 0)
                 set_next_link(prev, lin, b);
         }
@@ -639,13 +647,15 @@ run:
         if (!exec_block(c, b, b->n < budget ? b->n : (unsigned)budget) ||
             !b->chains)
             return;
-        /* Chained successor on the same page, and no event for
-         * run_loop(): run it without going round run_loop(). Links join
-         * blocks of one code size (see the linking above). */
+        /* The successor, and no event for run_loop(): run it without
+         * going round run_loop(). Links join blocks of one code size (see
+         * the linking above). */
         uint64_t nlin = (cs_base + c->rip) & lmask;
-        const struct slink *l = &b->next[b->next[0].lin == nlin ? 0 : 1];
-        struct block *to = l->to;
-        if (unlikely(l->lin != nlin || ((nlin ^ lin) >> 12) != 0 || to->dead))
+        const struct slink *l = next_link(b, nlin);
+        struct block *to;
+        if (likely(l != NULL) && ((nlin ^ lin) >> 12) == 0 && !l->to->dead)
+            to = l->to;
+        else
             to = chain_miss(c, b, lin, nlin);
         if (unlikely(!to || c->icount >= end || c->exit_request)) {
             ic->prev = b;
