@@ -210,8 +210,9 @@ struct cpu {
                           overwrite it; traps push it as the return address */
     struct lazyflags lf; /* OSZAPC, lazily evaluated: see flags.h */
     uint32_t eflags;     /* all other EFLAGS bits (bit 1 always set) */
-    uint8_t block_stop;  /* exec.c: 1 = end the running block (a store hit
-                            its code, a device was written), 2 = it ended */
+    bool block_stop;     /* exec.c: end the running block after this
+                            instruction (a store hit its code, a device
+                            was accessed) */
     uint8_t loop_left;   /* exec.c: passes a self-loop block may still add */
     uint64_t run_end;    /* exec.c: icount at which this cpu_run() ends */
 

@@ -183,7 +183,7 @@ void icache_drop_page(struct cpu *c, uint64_t pfn)
         b->dead = true;
         if (b == ic->cur) {
             ic->end = NULL; /* stop after the current instruction */
-            c->block_stop = 1;
+            c->block_stop = true;
         }
     }
     ic->page_head[pfn] = NULL;
@@ -215,7 +215,7 @@ void icache_flush(struct cpu *c)
     ic->prev = NULL;
     if (ic->cur) {
         ic->end = NULL;
-        c->block_stop = 1;
+        c->block_stop = true;
     }
 }
 
@@ -436,8 +436,7 @@ static void ic_prev_reset(struct cpu *c)
 /* ---- execution ---- */
 
 /* How many instructions of the current block lie before rip: those that
- * completed before a fault at rip, or before a stop there (all n when rip
- * is past the last one). */
+ * completed before a fault at rip (all n if rip is not in the block). */
 static unsigned insns_before(const struct icache *ic, uint64_t rip)
 {
     const struct block *b = ic->cur;
@@ -452,10 +451,12 @@ static unsigned insns_before(const struct icache *ic, uint64_t rip)
  *
  * The whole block: threaded (ops.h), entered at the first instruction's
  * run, which jumps from handler to handler until the sentinel returns.
- * The retired count is added once at the end. A store that invalidates
- * the block (self-modifying code) sets c->block_stop and the block ends
- * after it. A fault longjmps out: cpu_run() then credits the instructions
- * before the faulting one (count_retired).
+ * The retired count is added once at the end; an instruction that leaves
+ * early (a taken Jcc, a stop) first takes back the ones after it
+ * (insn.after). A store that invalidates the block (self-modifying code)
+ * or reaches a device sets c->block_stop and the block ends after it.
+ * A fault longjmps out: cpu_run() then credits the instructions before
+ * the faulting one (count_retired).
  *
  * Fewer than the whole block (the run budget ends inside it): one at a
  * time through the plain handlers. The IP of the next instruction stays
@@ -471,14 +472,10 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
     ic->cur_rip = rip;
     if (likely(n == b->n)) {
         i->run(c, i);
-        unsigned stop = c->block_stop;
-        if (unlikely(stop)) {
-            /* 2: ended after the instruction before c->rip; 1: set by
-             * the last one, which ran to its end */
-            c->block_stop = 0;
-            if (stop == 2)
-                n = insns_before(ic, c->rip);
-        }
+        /* a block that stopped early took back what did not run (ops.h) */
+        bool stop = c->block_stop;
+        if (unlikely(stop))
+            c->block_stop = false;
         c->icount += n; /* ic->cur stays: run_loop() clears it */
         if (c->code_size != 8)
             c->rip &= ip_mask(c->code_size);
@@ -496,7 +493,7 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
     } while (i < ic->end);
     bool whole = ic->end != NULL;
     c->icount += (uint64_t)(i - b->insns);
-    c->block_stop = 0;
+    c->block_stop = false;
     ic->cur = NULL;
     c->rip = c->next_rip & ip_mask(c->code_size);
     return whole;
@@ -507,7 +504,7 @@ static inline bool exec_block(struct cpu *c, const struct block *b, unsigned n)
 static void count_retired(struct cpu *c)
 {
     struct icache *ic = c->ic;
-    c->block_stop = 0;
+    c->block_stop = false;
     if (!ic->cur)
         return;
     c->icount += insns_before(ic, c->rip);

@@ -106,7 +106,7 @@ uint64_t phys_read(struct cpu *c, uint64_t pa, int size)
     if (smram_closed(c, pa, (uint64_t)size))
         return size_mask(size);
     if (c->bus && c->bus->mmio_read) {
-        c->block_stop = 1; /* as for writes below: devices may act on reads */
+        c->block_stop = true; /* as for writes below: devices may act on reads */
         return c->bus->mmio_read(c->bus->opaque, c, pa, size) & size_mask(size);
     }
     return size_mask(size);
@@ -133,7 +133,7 @@ void phys_write(struct cpu *c, uint64_t pa, int size, uint64_t v)
         c->bus->mmio_write(c->bus->opaque, c, pa, size, v & size_mask(size));
         /* a device may have raised an event for this CPU (an IPI, INIT):
          * end the running block so that the run loop looks */
-        c->block_stop = 1;
+        c->block_stop = true;
     }
 }
 

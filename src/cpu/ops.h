@@ -133,7 +133,7 @@ static inline void branch_to(struct cpu *c, const struct insn *i, uint64_t t)
     {                                                                      \
         name(c, i);                                                        \
         if (unlikely(c->block_stop)) {                                     \
-            c->block_stop = 2; /* ended here */                            \
+            c->icount -= i->after; /* exec_block() adds the whole block */ \
             c->rip += i->len;                                              \
             return;                                                        \
         }                                                                  \

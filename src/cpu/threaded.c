@@ -31,7 +31,9 @@ static void t_generic(struct cpu *c, const struct insn *i)
     i->fn(c, i);
     c->rip = c->next_rip;
     if (unlikely(c->block_stop)) {
-        c->block_stop = 2; /* ended here */
+        /* ends here, whatever c->rip became: exec_block() adds the whole
+         * block, so take back the instructions after this one */
+        c->icount -= i->after;
         return;
     }
     i[1].run(c, i + 1);

@@ -19,6 +19,7 @@ TEST(store_into_running_block_changes_next_instruction)
     h_run(&h);
     CHECK_EQ(h.c.regs[R_RAX], 5);
     CHECK_EQ(h_vector(&h), H_NOVEC);
+    CHECK_EQ(h.c.icount, 3); /* the stopped block counted only the store */
     h_free(&h);
 }
 
