@@ -241,7 +241,6 @@ void op_inc_r32(struct cpu *c, const struct insn *i) { incdec_reg(c, i, false, 4
 void op_dec_r64(struct cpu *c, const struct insn *i) { incdec_reg(c, i, true, 8); }
 void op_inc_r64(struct cpu *c, const struct insn *i) { incdec_reg(c, i, false, 8); }
 
-
 void op_not(struct cpu *c, const struct insn *i)
 {
     op_set_rm(c, i, i->opsize, ~op_get_rm(c, i, i->opsize));

@@ -307,12 +307,14 @@ static __attribute__((noinline)) struct block *build_block(struct cpu *c, uint64
         b->insns[k].after = (uint8_t)(n - 1 - k);
     thread_block(b->insns, n);
     {
-        /* a loop onto itself: Jcc back to the first byte, no IP truncation */
+        /* a loop onto itself: a Jcc back to the first byte (off is the
+         * block's length in bytes), with no IP truncation */
         struct insn *last = &b->insns[n - 1];
-        if ((last->flags & INSN_F_CONDBR) && last->run == t_op_jcc_by_cc[last->opcode & 15] &&
+        unsigned cc = last->opcode & 15;
+        if ((last->flags & INSN_F_CONDBR) && last->run == t_op_jcc_by_cc[cc] &&
             last->opsize == cs && (int64_t)off + (int64_t)last->imm == 0) {
             last->imm2 = n;
-            last->run = t_op_jcc_loop_by_cc[last->opcode & 15];
+            last->run = t_op_jcc_loop_by_cc[cc];
         }
     }
     b->phys = phys;
@@ -431,7 +433,6 @@ static void ic_prev_reset(struct cpu *c)
 {
     c->ic->prev = NULL;
 }
-
 
 /* ---- execution ---- */
 

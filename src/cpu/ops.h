@@ -108,14 +108,19 @@ static inline void branch_to(struct cpu *c, const struct insn *i, uint64_t t)
  * address (faults and RIP-relative operands need it); c->next_rip is NOT
  * set for these twins, so only handlers that never read it get one.
  *
+ * Where a call in tail position stays a call (-O0/-O1, sanitizers), the
+ * stack grows by one frame per instruction of a block (at most 64), times
+ * the passes a self-loop block makes per entry (at most 64: ops_branch.c).
+ *
  * THREADED: register or load-only handlers. THREADED_STORE: handlers that
  * may store to memory, where the store can invalidate the running block
  * (self-modifying code): icache_drop_page() sets c->block_stop and the
  * block ends after the store (so does a store to a device: the run loop
- * must look at events it may have raised). THREADED_LAST: near branches, always the
- * last instruction of a block: they get next_rip like plain handlers and
- * return. THREADED twins inline their handler (flatten): they are the
- * small hot ones; the others call it. */
+ * must look at events it may have raised). THREADED_LAST: near jumps,
+ * calls, returns and loops, always the last instruction of a block: they
+ * get next_rip like plain handlers and return. (Jcc has its own twins in
+ * ops_branch.c.) THREADED twins inline their handler (flatten): they are
+ * the small hot ones; the others call it. */
 #define THREAD_NEXT(c, i)                                                  \
     do {                                                                   \
         (c)->rip += (i)->len;                                              \
@@ -217,8 +222,8 @@ OP(op_pusha); OP(op_popa); OP(op_enter); OP(op_leave);
 /* strings (ops_string.c) */
 OP(op_movs); OP(op_cmps); OP(op_stos); OP(op_lods); OP(op_scas);
 
-/* Every handler with a threaded twin t_<name> (the table in exec.c);
- * the Jcc twins are t_op_jcc_by_cc[]. */
+/* Every handler with a threaded twin t_<name> (threaded.c's table); the
+ * Jcc twins are t_op_jcc_by_cc[]. */
 #define THREADED_OPS(X) X(op_add_r32_r32) X(op_sub_r32_r32)                \
     X(op_xor_r32_r32) X(op_and_r32_r32) X(op_or_r32_r32) X(op_cmp_r32_r32) \
     X(op_add_r64_r64) X(op_sub_r64_r64) X(op_xor_r64_r64)                  \
