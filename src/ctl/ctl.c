@@ -443,6 +443,12 @@ const size_t ctl_ncommands = sizeof ctl_commands / sizeof ctl_commands[0];
 
 /* ---- lifecycle ---- */
 
+void ctl_restored(struct ctl *c)
+{
+    if (c && c->state == CTL_PRELAUNCH)
+        c->state = CTL_PAUSED;
+}
+
 struct ctl *ctl_open(const struct ctl_backend *be, const char *spec,
                      bool start_paused, const char *version, char *err,
                      size_t errlen)

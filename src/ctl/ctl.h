@@ -72,6 +72,9 @@ struct ctl;
 struct ctl *ctl_open(const struct ctl_backend *be, const char *spec,
                      bool start_paused, const char *version, char *err,
                      size_t errlen);
+/* The machine was restored from -incoming: a VM held by -S is now paused,
+ * not prelaunch, as QEMU's is after an incoming migration (no event). */
+void ctl_restored(struct ctl *c);
 /* Emits SHUTDOWN (unless already done) with guest/reason, flushes, removes
  * the socket. reason NULL: "host-qmp-quit" if quit was asked, else
  * "guest-shutdown". NULL ctl is a no-op. */

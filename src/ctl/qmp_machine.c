@@ -71,6 +71,8 @@ int qmp_machine_open(struct machine *m, char *err, size_t errlen)
                       err, errlen);
     if (!m->ctl)
         return -1;
+    if (m->cfg->incoming)
+        ctl_restored(m->ctl);
     if (ctl_wants_wait(m->ctl) && ctl_wait_client(m->ctl) < 0) {
         snprintf(err, errlen, "-qmp: waiting for a client failed");
         return -1;
