@@ -236,6 +236,33 @@ static ALWAYS_INLINE void incdec_reg(struct cpu *c, const struct insn *i,
     c->lf.aux = cf;
 }
 
+/* INC/DEC of a 32/64-bit memory operand (counters, reference counts): one
+ * write-TLB probe, CF kept as above; anything else (a TLB miss, an ADC/SBB
+ * record, a fault) takes the generic path, which does the same work. */
+static ALWAYS_INLINE void incdec_mem(struct cpu *c, const struct insn *i,
+                                     bool dec, int size)
+{
+    unsigned kind = c->lf.op >> 2;
+    uint8_t *p;
+    if (unlikely(kind == LF_ADC || kind == LF_SBB) ||
+        unlikely(!(p = mem_rmw_ptr(c, i->seg, ea_fast(c, i), size)))) {
+        incdec_slow(c, i, dec);
+        return;
+    }
+    uint32_t cf = lf_cf_nocall(&c->lf, kind) ? LF_CF : 0;
+    uint64_t a = rmw_load(p, size), r = dec ? a - 1 : a + 1;
+    if (size == 4)
+        r = (uint32_t)r;
+    rmw_store(p, size, r);
+    lf_set(&c->lf, dec ? LF_DEC : LF_INC, size, r, a, 1);
+    c->lf.aux = cf;
+}
+
+void op_inc_m32(struct cpu *c, const struct insn *i) { incdec_mem(c, i, false, 4); }
+void op_dec_m32(struct cpu *c, const struct insn *i) { incdec_mem(c, i, true, 4); }
+void op_inc_m64(struct cpu *c, const struct insn *i) { incdec_mem(c, i, false, 8); }
+void op_dec_m64(struct cpu *c, const struct insn *i) { incdec_mem(c, i, true, 8); }
+
 void op_dec_r32(struct cpu *c, const struct insn *i) { incdec_reg(c, i, true, 4); }
 void op_inc_r32(struct cpu *c, const struct insn *i) { incdec_reg(c, i, false, 4); }
 void op_dec_r64(struct cpu *c, const struct insn *i) { incdec_reg(c, i, true, 8); }
@@ -610,6 +637,10 @@ THREADED_STORE(op_and_EI)
 THREADED_STORE(op_sub_EI)
 THREADED_STORE(op_xor_EI)
 THREADED_STORE(op_inc_E)
+THREADED_STORE(op_inc_m32)
+THREADED_STORE(op_dec_m32)
+THREADED_STORE(op_inc_m64)
+THREADED_STORE(op_dec_m64)
 THREADED_STORE(op_dec_E)
 THREADED_STORE(op_inc_Z)
 THREADED_STORE(op_dec_Z)

@@ -331,6 +331,10 @@ static op_fn specialise(op_fn fn, const struct insn *i)
     if (i->mod != 3) {
         if (fn == op_movzx_b && i->opsize >= 4)
             return op_movzx_r_m8;
+        if (fn == op_inc_E && (i->opsize == 4 || i->opsize == 8))
+            return i->opsize == 8 ? op_inc_m64 : op_inc_m32;
+        if (fn == op_dec_E && (i->opsize == 4 || i->opsize == 8))
+            return i->opsize == 8 ? op_dec_m64 : op_dec_m32;
         if (i->opsize == 4) {
             if (fn == op_mov_GE) return op_mov_r32_m;
             if (fn == op_mov_EG) return op_mov_m_r32;

@@ -180,6 +180,7 @@ OP(op_mul); OP(op_imul1); OP(op_div); OP(op_idiv);
 OP(op_imul_GE); OP(op_imul_GEI);
 OP(op_dec_r64); OP(op_inc_r64); OP(op_not_r32); OP(op_not_r64);
 OP(op_neg_r32); OP(op_neg_r64);
+OP(op_inc_m32); OP(op_dec_m32); OP(op_inc_m64); OP(op_dec_m64);
 OP(op_imul_r32_r32); OP(op_imul_r64_r64); OP(op_imul_r32_ri); OP(op_imul_r64_ri);
 
 /* shifts, bits (alu_shift.c, alu_bits.c) */
@@ -242,6 +243,7 @@ OP(op_movs); OP(op_cmps); OP(op_stos); OP(op_lods); OP(op_scas);
     X(op_and_EG) X(op_sub_EG) X(op_xor_EG) X(op_add_EI) X(op_or_EI)        \
     X(op_adc_EI) X(op_sbb_EI) X(op_and_EI) X(op_sub_EI) X(op_xor_EI)       \
     X(op_inc_E) X(op_dec_E) X(op_inc_Z) X(op_dec_Z) X(op_not) X(op_neg)    \
+    X(op_inc_m32) X(op_dec_m32) X(op_inc_m64) X(op_dec_m64)                \
     X(op_shl_r32_i) X(op_shr_r32_i) X(op_sar_r32_i) X(op_rol_r32_i)        \
     X(op_ror_r32_i) X(op_shl_r64_i) X(op_shr_r64_i) X(op_sar_r64_i)        \
     X(op_rol_r64_i) X(op_ror_r64_i) X(op_shl) X(op_shr) X(op_sar)          \

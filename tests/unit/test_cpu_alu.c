@@ -88,6 +88,32 @@ TEST(inc_dec_preserve_cf_neg_sets_it)
     h_free(&h);
 }
 
+/* The same on 32/64-bit memory operands (op_inc_m32/m64: one write-TLB
+ * probe), after an ADD record (CF from its operands) and after an ADC one
+ * (the generic path), and a DEC into an unmapped page faults with the
+ * flags of the instruction before it. */
+GUEST_ASM(incdec_mem, ".code64",
+          "mov $0x100000, %rdi\n movl $0x7fffffff, (%rdi)\n movq $0, 8(%rdi)\n"
+          "mov $-1, %eax\n add $1, %eax\n"          /* CF=1 from an ADD */
+          "incl (%rdi)\n setc %bl\n seto %bh\n"
+          "clc\n adc $0, %eax\n"                     /* an ADC record, CF=0 */
+          "decq 8(%rdi)\n setc %cl\n sets %ch\n"
+          "stc\n mov $0x400000, %rsi\n"
+          "incdec_mem_at: decq (%rsi)\n hlt");
+extern const uint8_t incdec_mem_at[];
+TEST(inc_dec_memory_keep_cf_and_fault_cleanly)
+{
+    run64(incdec_mem, GUEST_LEN(incdec_mem));
+    CHECK_EQ(h_r32(&h, 0x100000), 0x80000000u);
+    CHECK_EQ(h_r64(&h, 0x100008), ~0ull);
+    CHECK_EQ(h.c.regs[R_RBX] & 0xffff, 0x0101); /* CF kept, OF set */
+    CHECK_EQ(h.c.regs[R_RCX] & 0xffff, 0x0100); /* CF kept clear, SF */
+    CHECK_EQ(h_vector(&h), EXC_PF);
+    CHECK_EQ(h_frame(&h, 1), H_CODE + (uint64_t)(incdec_mem_at - incdec_mem));
+    CHECK_EQ(h_frame(&h, 3) & F_CF, F_CF); /* STC's CF, DEC did not run */
+    h_free(&h);
+}
+
 /* ---- shifts and rotates ---- */
 
 GUEST_ASM(shift_of, ".code64",
@@ -348,6 +374,7 @@ TEST(salc_and_bound_in_32bit)
 }
 
 static const struct unit_test tests[] = {
+    T(inc_dec_memory_keep_cf_and_fault_cleanly),
     T(salc_and_bound_in_32bit),
     T(add_sets_cf_zf_af_pf), T(add_signed_overflow_sets_of_sf),
     T(adc_sbb_propagate_carry), T(jcc_signed_unsigned_conditions),
