@@ -254,19 +254,23 @@ THREADED_LAST(op_jcxz)
  * which exec_block() counts with the whole block; not taken, the block
  * goes on (at the end, into the sentinel). c->rip stays on the Jcc until
  * the target is known to be canonical, so a #GP names it; no next_rip. */
+static inline uint64_t jcc_target(struct cpu *c, const struct insn *i)
+{
+    uint64_t t = (c->rip + i->len + i->imm) & size_mask(i->opsize);
+    check_target(c, t);
+    return t;
+}
+
 #define JCC_T(n)                                                           \
     static void t_op_jcc_##n(struct cpu *c, const struct insn *i)          \
     {                                                                      \
-        uint64_t next = c->rip + i->len;                                   \
         if (lf_cond(&c->lf, n)) {                                          \
-            next = (next + i->imm) & size_mask(i->opsize);                 \
-            check_target(c, next);                                         \
-            c->rip = next;                                                 \
+            c->rip = jcc_target(c, i);                                     \
             if (i->after) /* not at the end: no icount round trip there */ \
                 c->icount -= i->after;                                     \
             return;                                                        \
         }                                                                  \
-        c->rip = next;                                                     \
+        c->rip += i->len;                                                  \
         i[1].run(c, i + 1);                                                \
     }
 JCC_T(0) JCC_T(1) JCC_T(2) JCC_T(3) JCC_T(4) JCC_T(5) JCC_T(6) JCC_T(7)
@@ -285,11 +289,8 @@ JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)
 #define JCC_LOOP(n)                                                        \
     static void t_op_jcc_loop_##n(struct cpu *c, const struct insn *i)     \
     {                                                                      \
-        uint64_t next = c->rip + i->len;                                   \
         if (lf_cond(&c->lf, n)) {                                          \
-            next = (next + i->imm) & size_mask(i->opsize);                 \
-            check_target(c, next);                                         \
-            c->rip = next;                                                 \
+            c->rip = jcc_target(c, i);                                     \
             uint64_t done = c->icount + i->imm2;                           \
             if (likely(done + i->imm2 <= c->run_end && !c->block_stop &&   \
                        !c->exit_request && c->loop_left)) {                \
@@ -299,10 +300,10 @@ JCC_T(8) JCC_T(9) JCC_T(10) JCC_T(11) JCC_T(12) JCC_T(13) JCC_T(14) JCC_T(15)
                 first->run(c, first);                                      \
                 return;                                                    \
             }                                                              \
-            c->loop_left = LOOP_PASSES; /* the stack is unwound from here */ \
+            c->loop_left = LOOP_PASSES; /* the deepest pass refills it */  \
             return;                                                        \
         }                                                                  \
-        c->rip = next;                                                     \
+        c->rip += i->len;                                                  \
         i[1].run(c, i + 1);                                                \
     }
 JCC_LOOP(0) JCC_LOOP(1) JCC_LOOP(2) JCC_LOOP(3) JCC_LOOP(4) JCC_LOOP(5)
