@@ -252,11 +252,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
+    uint64_t x = unit_xorshift64(&rng_state);
     /* edge values a quarter of the time */
     static const uint64_t edge[] = { 0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000,
                                      0xffff, 0x7fffffff, 0x80000000,

@@ -214,10 +214,7 @@ TEST(instruction_breakpoint_faults_before_it)
 static uint64_t xs_state = 0x243f6a8885a308d3ull;
 static uint32_t xs(void)
 {
-    xs_state ^= xs_state << 13;
-    xs_state ^= xs_state >> 7;
-    xs_state ^= xs_state << 17;
-    return (uint32_t)(xs_state >> 32);
+    return (uint32_t)(unit_xorshift64(&xs_state) >> 32);
 }
 
 static const uint8_t fl_regs[] = { 0, 1, 2, 3, 5, 6, 7 }; /* not rSP */

@@ -1238,15 +1238,6 @@ TEST(peek_code_no_side_effects)
 /* Random bytes as page tables, random CR3/modes/addresses: every access
  * must end in a value or an exception, never a host crash (run under
  * ASan in make test-asan). */
-static uint64_t xorshift(uint64_t *st)
-{
-    uint64_t x = *st;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *st = x;
-}
-
 static int random_access(struct env *e, int which, uint64_t lin, int size,
                          uint64_t v)
 {
@@ -1271,17 +1262,17 @@ TEST(random_tables_never_escape)
     uint64_t st = 0x9e3779b97f4a7c15ull;
     /* the top 4 MiB of RAM: random entries, biased to point into RAM */
     for (uint64_t pa = RAM_SIZE - (4u << 20); pa < RAM_SIZE; pa += 8) {
-        uint64_t r = xorshift(&st);
+        uint64_t r = unit_xorshift64(&st);
         if (r & 1)
-            r = (r & 0x8000000000000fffull) | (xorshift(&st) % RAM_SIZE & ~0xfffull);
+            r = (r & 0x8000000000000fffull) | (unit_xorshift64(&st) % RAM_SIZE & ~0xfffull);
         wr64(&e, pa, r);
     }
     int outcomes[32] = {0};
     for (int k = 0; k < 20000; k++) {
-        uint64_t r = xorshift(&st);
-        e.mmio_value = xorshift(&st);
-        c->cr3 = (r & 1) ? xorshift(&st) & 0xffffffffff000ull
-                         : RAM_SIZE - (4u << 20) + (xorshift(&st) & 0x3ff000);
+        uint64_t r = unit_xorshift64(&st);
+        e.mmio_value = unit_xorshift64(&st);
+        c->cr3 = (r & 1) ? unit_xorshift64(&st) & 0xffffffffff000ull
+                         : RAM_SIZE - (4u << 20) + (unit_xorshift64(&st) & 0x3ff000);
         c->cr0 = CR0_PE | CR0_PG | ((r & 2) ? CR0_WP : 0);
         c->cr4 = ((r & 4) ? CR4_PAE : 0) | ((r & 8) ? CR4_PSE : 0) |
                  ((r & 16) ? CR4_SMEP | CR4_SMAP : 0) | ((r & 32) ? CR4_PGE : 0);
@@ -1297,12 +1288,12 @@ TEST(random_tables_never_escape)
             (void)mmu_load_pdptrs(c);
         if (r & 1024)
             tlb_flush_all(c);
-        uint64_t lin = xorshift(&st);
+        uint64_t lin = unit_xorshift64(&st);
         if (c->mode != MODE_LONG)
             lin &= 0xffffffffull;
         else
             lin = (uint64_t)((int64_t)(lin << 16) >> 16);
-        int size = 1 << (xorshift(&st) % 4);
+        int size = 1 << (unit_xorshift64(&st) % 4);
         int vec = random_access(&e, (int)((r >> 11) % 5), lin, size, r);
         outcomes[vec < 0 ? 0 : vec & 31]++;
         if (vec >= 0 && vec != EXC_PF && vec != EXC_GP && vec != EXC_SS)

@@ -193,10 +193,7 @@ TEST(handler_runs_and_acknowledges)
  * UBSan (make test-asan) this is also a memory-safety check. */
 static uint64_t rng(uint64_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
+    return unit_xorshift64(s);
 }
 
 TEST(random_save_maps_never_crash)

@@ -478,10 +478,7 @@ TEST(endless_fault_loop_still_returns_to_the_host)
 static uint64_t fp_rng = 0x9e3779b97f4a7c15ull;
 static uint32_t fp_rand(void)
 {
-    fp_rng ^= fp_rng << 13;
-    fp_rng ^= fp_rng >> 7;
-    fp_rng ^= fp_rng << 17;
-    return (uint32_t)(fp_rng >> 11);
+    return (uint32_t)(unit_xorshift64(&fp_rng) >> 11);
 }
 
 static uint64_t fp_stack(void)

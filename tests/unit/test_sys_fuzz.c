@@ -13,10 +13,7 @@ static struct harness h;
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return unit_xorshift64(&rng_state);
 }
 
 /* Random but plausible descriptors: mostly present segments and gates

@@ -38,6 +38,17 @@ static int unit_checks;
         }                                                                    \
     } while (0)
 
+/* xorshift64 (Marsaglia 2003): advances *s and returns it. The tests'
+ * seeded generators; each keeps its own state, so runs are repeatable. */
+static inline uint64_t unit_xorshift64(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
 #define TEST(name) static void name(void)
 #define T(name) {#name, name}
 
